@@ -1,1 +1,64 @@
-export {}
+/**
+ * The cluster transport of nact-horde: a libp2p node (TCP, noise, yamux, identify,
+ * gossipsub) with discovery, peer liveness, batched pub/sub and multiplexed
+ * request/response — and an in-memory network with the same {@link Transport} interface
+ * for fast, deterministic tests.
+ *
+ * @example
+ * ```ts
+ * import { createTransport } from '@nact-horde/transport'
+ *
+ * const a = await createTransport({ clusterKey: 'secret' })
+ * const b = await createTransport({ clusterKey: 'secret', bootstrap: a.addresses })
+ * a.handle('/echo/1', (bytes) => bytes)
+ * b.subscribe('news', (bytes, from) => console.log(from, bytes))
+ * await new Promise((r) => a.addEventListener('peer:up', r, { once: true }))
+ * a.publish('news', new TextEncoder().encode('hello'))
+ * const reply = await b.request(a.nodeId, '/echo/1', new Uint8Array([1, 2, 3]), { timeout: 1000 })
+ * await Promise.all([a.stop(), b.stop()])
+ * ```
+ *
+ * @packageDocumentation
+ */
+// Must stay the first import: libp2p needs Promise.withResolvers (Node ≥ 22).
+import './polyfill.js'
+
+export {
+  AbortError,
+  InvalidOptionsError,
+  MessageTooLargeError,
+  NoHandlerError,
+  PeerUnreachableError,
+  RemoteError,
+  TimeoutError,
+  TransportError,
+  TransportStoppedError,
+} from './errors.js'
+export { createTransport, DISCOVERY_TOPIC, RPC_PROTOCOL, TOPIC_PREFIX } from './libp2p-transport.js'
+export { DEBUG_NAMESPACE } from './log.js'
+export {
+  createMemoryNetwork,
+  type LinkOptions,
+  type MemoryNetwork,
+  type MemoryNetworkOptions,
+  type MemoryTransportInit,
+} from './memory-network.js'
+export {
+  DEFAULT_FAILURE_TIMEOUT,
+  DEFAULT_LISTEN,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_REQUEST_TIMEOUT,
+  type LogFn,
+  type TransportInit,
+} from './options.js'
+export type {
+  Listener,
+  ListenerOptions,
+  PeerEventDetail,
+  RequestHandler,
+  RequestOptions,
+  SubscriptionHandler,
+  Transport,
+  TransportEvents,
+  TransportStats,
+} from './transport.js'

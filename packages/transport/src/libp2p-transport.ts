@@ -1,0 +1,635 @@
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Uint8ArrayList } from 'uint8arraylist'
+import { BaseTransport } from './base-transport.js'
+import {
+  copyBytes,
+  decodeBatch,
+  decodeFrame,
+  encodeBatch,
+  encodeError,
+  encodePeers,
+  encodeRequest,
+  encodeResponse,
+  FRAME_ERROR,
+  FRAME_HEARTBEAT,
+  FRAME_OVERHEAD,
+  FRAME_PEERS,
+  FRAME_REQUEST,
+  FRAME_RESPONSE,
+  FrameDecoder,
+  HEARTBEAT_FRAME,
+  OversizeError,
+} from './codec.js'
+import { InvalidOptionsError, PeerUnreachableError } from './errors.js'
+import { defaultLog } from './log.js'
+import { type LogFn, type ResolvedOptions, resolveOptions, type TransportInit } from './options.js'
+import type { Transport } from './transport.js'
+
+/** The libp2p protocol of our request/response and heartbeat streams. */
+export const RPC_PROTOCOL = '/nact-horde/transport/1.0.0'
+/** Prefix of the gossipsub topics that carry user topics. */
+export const TOPIC_PREFIX = 'nact-horde/topic/'
+/** The gossipsub topic of pubsub peer discovery. */
+export const DISCOVERY_TOPIC = 'nact-horde/peer-discovery/1'
+
+/** The peer with the greater id waits this long before dialling a discovered peer itself. */
+const TIE_BREAK_DELAY = 300
+const REDIAL_BASE = 200
+const REDIAL_MAX = 10_000
+const REDIAL_ATTEMPTS = 40
+const DIAL_TIMEOUT = 5000
+
+/** One of our framed streams to a peer (either direction). */
+class Channel {
+  private readonly queue: Uint8Array[] = []
+  private draining = false
+  private readonly decoder: FrameDecoder
+
+  constructor(
+    readonly stream: Stream,
+    readonly peer: string,
+    private readonly owner: Libp2pTransport,
+  ) {
+    this.decoder = new FrameDecoder(owner.maxFrame)
+    stream.addEventListener('message', (event) => this.onData(event.data))
+    stream.addEventListener('close', () => owner.channelClosed(this))
+  }
+
+  get open(): boolean {
+    return this.stream.status === 'open' && this.stream.writeStatus === 'writable'
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (!this.open) return false
+    if (this.queue.length > 0 || this.stream.writableNeedsDrain) {
+      this.queue.push(frame)
+      this.drain()
+      return true
+    }
+    try {
+      this.stream.send(frame)
+      return true
+    } catch (err) {
+      this.owner.logError('send to %s failed: %o', this.peer, err)
+      return false
+    }
+  }
+
+  private drain(): void {
+    if (this.draining) return
+    this.draining = true
+    this.stream.onDrain().then(
+      () => {
+        this.draining = false
+        while (this.queue.length > 0 && this.open && !this.stream.writableNeedsDrain) {
+          this.stream.send(this.queue.shift()!)
+        }
+        if (this.queue.length > 0 && this.open) this.drain()
+      },
+      () => {
+        this.queue.length = 0
+      },
+    )
+  }
+
+  private onData(chunk: Uint8Array | Uint8ArrayList): void {
+    let bodies: Uint8Array[]
+    try {
+      bodies = this.decoder.push(chunk)
+    } catch (err) {
+      // The framing is broken: nothing after this point can be trusted.
+      this.owner.refused(err instanceof OversizeError ? 'oversize' : 'malformed', this.peer, err)
+      this.stream.abort(err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+    for (const body of bodies) this.owner.onFrame(this, body)
+  }
+}
+
+interface Session {
+  /** Our outbound channel, once opened (or being opened). */
+  out: Promise<Channel> | undefined
+  channels: Set<Channel>
+  lastSeen: number
+}
+
+interface Known {
+  peerId: PeerId
+  attempts: number
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+type Modules = {
+  peerIdFromString: (s: string) => PeerId
+  multiaddr: (s: string) => Multiaddr
+}
+
+/** @internal the libp2p implementation of {@link Transport}. */
+export class Libp2pTransport extends BaseTransport implements Transport {
+  readonly nodeId: string
+  readonly maxFrame: number
+  private readonly sessions = new Map<string, Session>()
+  private readonly known = new Map<string, Known>()
+  private readonly listenAddrs = new Map<string, string[]>()
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>()
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  private checkTimer: ReturnType<typeof setInterval> | undefined
+
+  constructor(
+    private readonly node: Libp2p<{ pubsub: GossipSub }>,
+    private readonly options: ResolvedOptions,
+    log: LogFn,
+    private readonly modules: Modules,
+  ) {
+    super({ maxMessageBytes: options.maxMessageBytes, requestTimeout: options.requestTimeout, log })
+    this.nodeId = node.peerId.toString()
+    this.maxFrame = options.maxMessageBytes + FRAME_OVERHEAD
+  }
+
+  get addresses(): string[] {
+    return this.node.getMultiaddrs().map((a) => a.toString())
+  }
+
+  logError(formatter: string, ...args: unknown[]): void {
+    this.log(formatter, ...args)
+  }
+
+  async start(): Promise<void> {
+    const node = this.node
+    await node.handle(RPC_PROTOCOL, (stream, connection) => this.accept(stream, connection.remotePeer), {
+      maxInboundStreams: 16,
+      maxOutboundStreams: 16,
+    })
+    node.addEventListener('peer:connect', (e) => this.onConnect(e.detail))
+    node.addEventListener('peer:disconnect', (e) => this.onDisconnect(e.detail))
+    node.addEventListener('peer:discovery', (e) => {
+      this.discovered(e.detail.id, e.detail.multiaddrs)
+    })
+    node.addEventListener('peer:identify', (e) => {
+      const { peerId, protocols, listenAddrs } = e.detail
+      if (!protocols.includes(RPC_PROTOCOL)) return
+      this.listenAddrs.set(
+        peerId.toString(),
+        listenAddrs.map((a) => a.toString()),
+      )
+      this.exchangePeers(peerId.toString())
+    })
+    node.services.pubsub.addEventListener('message', (e) => {
+      const msg = e.detail
+      if (!msg.topic.startsWith(TOPIC_PREFIX)) return
+      const topic = msg.topic.slice(TOPIC_PREFIX.length)
+      const from = msg.type === 'signed' ? msg.from.toString() : 'unknown'
+      let payloads: Uint8Array[]
+      try {
+        payloads = decodeBatch(msg.data, this.maxMessageBytes)
+      } catch (err) {
+        this.refused(err instanceof OversizeError ? 'oversize' : 'malformed', from, err)
+        return
+      }
+      for (const p of payloads) this.deliver(topic, p, from)
+    })
+    await node.start()
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatInterval)
+    this.checkTimer = setInterval(
+      () => this.checkSilence(),
+      Math.max(10, Math.min(this.options.heartbeatInterval, Math.floor(this.options.failureTimeout / 4))),
+    )
+    for (const addr of this.options.bootstrap) {
+      const ma = this.modules.multiaddr(addr)
+      const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (id === undefined || id === this.nodeId) continue
+      const peerId = this.modules.peerIdFromString(id)
+      this.remember(peerId)
+      await node.peerStore.merge(peerId, { multiaddrs: [ma] }).catch(() => {})
+      this.dial(peerId)
+    }
+    this.log('started %s on %o', this.nodeId, this.addresses)
+  }
+
+  // ---- connections, discovery, redial ----------------------------------------------
+
+  private later(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      if (!this.stopped) fn()
+    }, ms)
+    this.timers.add(timer)
+    return timer
+  }
+
+  private connected(peerId: PeerId): boolean {
+    return this.node.getConnections(peerId).length > 0
+  }
+
+  private dial(peerId: PeerId): void {
+    if (this.stopped || this.connected(peerId)) return
+    this.node.dial(peerId, { signal: AbortSignal.timeout(DIAL_TIMEOUT) }).then(
+      () => {},
+      (err: unknown) => {
+        this.log('dial %s failed: %s', peerId.toString(), (err as Error)?.message)
+        this.scheduleRedial(peerId.toString())
+      },
+    )
+  }
+
+  /** A peer we keep connected to: redial it with backoff when it drops. */
+  private remember(peerId: PeerId): void {
+    const id = peerId.toString()
+    if (!this.known.has(id)) this.known.set(id, { peerId, attempts: 0, timer: undefined })
+  }
+
+  private scheduleRedial(id: string): void {
+    const known = this.known.get(id)
+    if (known === undefined || known.timer !== undefined || this.stopped) return
+    if (known.attempts >= REDIAL_ATTEMPTS) {
+      this.log('giving up redialling %s', id)
+      this.known.delete(id)
+      return
+    }
+    const delay = Math.min(REDIAL_MAX, REDIAL_BASE * 2 ** known.attempts)
+    known.attempts++
+    known.timer = this.later(delay, () => {
+      known.timer = undefined
+      this.dial(known.peerId)
+    })
+  }
+
+  private discovered(peerId: PeerId, addrs: Multiaddr[]): void {
+    const id = peerId.toString()
+    if (this.stopped || id === this.nodeId || this.connected(peerId)) return
+    const go = () => {
+      if (addrs.length > 0) {
+        this.node.peerStore.merge(peerId, { multiaddrs: addrs }).then(
+          () => this.dial(peerId),
+          () => this.dial(peerId),
+        )
+      } else {
+        this.dial(peerId)
+      }
+    }
+    // Tie-break so two peers that discover each other do not both dial: the lower id dials
+    // now, the other only if still unconnected a little later.
+    if (this.nodeId < id) go()
+    else this.later(TIE_BREAK_DELAY, go)
+  }
+
+  private onConnect(peerId: PeerId): void {
+    const id = peerId.toString()
+    const known = this.known.get(id)
+    if (known !== undefined) {
+      known.attempts = 0
+      if (known.timer !== undefined) {
+        clearTimeout(known.timer)
+        this.timers.delete(known.timer)
+        known.timer = undefined
+      }
+    }
+    this.outbound(peerId).catch((err: unknown) => {
+      this.log('%s does not speak %s: %s', id, RPC_PROTOCOL, (err as Error)?.message)
+    })
+  }
+
+  private onDisconnect(peerId: PeerId): void {
+    const id = peerId.toString()
+    const session = this.sessions.get(id)
+    this.sessions.delete(id)
+    if (session !== undefined) for (const c of session.channels) c.stream.abort(new Error('disconnected'))
+    this.markDown(id, 'disconnected')
+    this.scheduleRedial(id)
+  }
+
+  private session(id: string): Session {
+    let s = this.sessions.get(id)
+    if (s === undefined) {
+      s = { out: undefined, channels: new Set(), lastSeen: Date.now() }
+      this.sessions.set(id, s)
+    }
+    return s
+  }
+
+  /** Our long-lived outbound stream to `peerId`, opened once and reused. */
+  private outbound(peerId: PeerId, signal?: AbortSignal): Promise<Channel> {
+    const id = peerId.toString()
+    const s = this.session(id)
+    if (s.out !== undefined) return s.out
+    const opening = (async () => {
+      const stream = await this.node.dialProtocol(peerId, RPC_PROTOCOL, {
+        signal: signal ?? AbortSignal.timeout(DIAL_TIMEOUT),
+      })
+      const channel = this.attach(stream, id)
+      channel.send(HEARTBEAT_FRAME)
+      return channel
+    })()
+    s.out = opening
+    opening.catch(() => {
+      if (this.sessions.get(id)?.out === opening) this.sessions.get(id)!.out = undefined
+    })
+    return opening
+  }
+
+  private accept(stream: Stream, peerId: PeerId): void {
+    if (this.stopped) {
+      stream.abort(new Error('stopping'))
+      return
+    }
+    this.attach(stream, peerId.toString())
+  }
+
+  private attach(stream: Stream, peer: string): Channel {
+    const channel = new Channel(stream, peer, this)
+    this.session(peer).channels.add(channel)
+    return channel
+  }
+
+  channelClosed(channel: Channel): void {
+    const s = this.sessions.get(channel.peer)
+    if (s === undefined) return
+    s.channels.delete(channel)
+    if (s.out !== undefined) {
+      // Forget a closed outbound channel so the next send reopens one.
+      s.out.then(
+        (c) => {
+          if (c === channel && this.sessions.get(channel.peer) === s) s.out = undefined
+        },
+        () => {},
+      )
+    }
+  }
+
+  /** Tells a newly identified peer about the others, and the others about it. */
+  private exchangePeers(id: string): void {
+    const addrs = this.listenAddrs.get(id)
+    const others = [...this.upPeers].filter((p) => p !== id && this.listenAddrs.has(p))
+    if (others.length > 0) {
+      void this.sendTo(id, encodePeers(others.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))))
+    }
+    if (addrs !== undefined && addrs.length > 0) {
+      const frame = encodePeers([{ id, addrs }])
+      for (const p of others) void this.sendTo(p, frame)
+    }
+  }
+
+  private async sendTo(id: string, frame: Uint8Array): Promise<boolean> {
+    try {
+      const channel = await this.outbound(this.modules.peerIdFromString(id))
+      return channel.send(frame)
+    } catch {
+      return false
+    }
+  }
+
+  // ---- liveness ---------------------------------------------------------------------
+
+  private heartbeat(): void {
+    for (const [id, s] of this.sessions) {
+      if (s.out === undefined) continue
+      s.out.then(
+        (c) => c.send(HEARTBEAT_FRAME),
+        () => {},
+      )
+      void id
+    }
+  }
+
+  private checkSilence(): void {
+    const now = Date.now()
+    for (const id of [...this.upPeers]) {
+      const s = this.sessions.get(id)
+      if (s !== undefined && now - s.lastSeen <= this.options.failureTimeout) continue
+      // Silent past the failure timeout (no TCP reset seen): down, and drop the connection
+      // so a fresh one is dialled if it comes back.
+      this.markDown(id, `silent for ${this.options.failureTimeout} ms`)
+      this.sessions.delete(id)
+      this.node.hangUp(this.modules.peerIdFromString(id)).catch(() => {})
+    }
+  }
+
+  // ---- frames -------------------------------------------------------------------------
+
+  refused(kind: 'oversize' | 'malformed', from: string, err: unknown): void {
+    if (kind === 'oversize') this.counters.droppedOversize++
+    else this.counters.droppedMalformed++
+    this.log('dropped %s input from %s: %s', kind, from, (err as Error)?.message)
+  }
+
+  onFrame(channel: Channel, body: Uint8Array): void {
+    let frame: ReturnType<typeof decodeFrame>
+    try {
+      frame = decodeFrame(body)
+    } catch (err) {
+      this.refused('malformed', channel.peer, err)
+      return
+    }
+    const peer = channel.peer
+    const s = this.sessions.get(peer)
+    if (s !== undefined) s.lastSeen = Date.now()
+    if (!this.upPeers.has(peer) && this.connected(this.modules.peerIdFromString(peer))) {
+      if (this.markUp(peer)) {
+        this.remember(this.modules.peerIdFromString(peer))
+        // Make sure we have our own channel to it too (for heartbeats and requests).
+        this.outbound(this.modules.peerIdFromString(peer)).catch(() => {})
+      }
+    }
+    switch (frame.type) {
+      case FRAME_REQUEST: {
+        if (frame.data.length > this.maxMessageBytes) {
+          this.counters.droppedOversize++
+          channel.send(encodeError(frame.id, 3, 'request exceeds maxMessageBytes'))
+          return
+        }
+        const { id, protocol } = frame
+        // Copy: the frame may share a buffer with what arrives next.
+        void this.runHandler(protocol, copyBytes(frame.data), peer).then((result) => {
+          if (this.stopped) return
+          channel.send(
+            result.ok ? encodeResponse(id, result.data) : encodeError(id, result.code, result.message),
+          )
+        })
+        return
+      }
+      case FRAME_RESPONSE:
+        this.settle(peer, frame.id, { ok: true, data: copyBytes(frame.data) })
+        return
+      case FRAME_ERROR:
+        this.settle(peer, frame.id, { ok: false, code: frame.code, message: frame.message })
+        return
+      case FRAME_HEARTBEAT:
+        return
+      case FRAME_PEERS:
+        for (const p of frame.peers.slice(0, 256)) {
+          try {
+            this.discovered(
+              this.modules.peerIdFromString(p.id),
+              p.addrs.slice(0, 16).map((a) => this.modules.multiaddr(a)),
+            )
+          } catch (err) {
+            this.refused('malformed', peer, err)
+          }
+        }
+        return
+    }
+  }
+
+  // ---- BaseTransport ------------------------------------------------------------------
+
+  protected sendBatch(topic: string, payloads: Uint8Array[]): void {
+    this.node.services.pubsub.publish(TOPIC_PREFIX + topic, encodeBatch(payloads)).catch((err: unknown) => {
+      this.log('publish on %s failed: %s', topic, (err as Error)?.message)
+    })
+  }
+
+  protected topicSubscribed(topic: string): void {
+    this.node.services.pubsub.subscribe(TOPIC_PREFIX + topic)
+  }
+
+  protected topicUnsubscribed(topic: string): void {
+    this.node.services.pubsub.unsubscribe(TOPIC_PREFIX + topic)
+  }
+
+  protected async sendRequest(
+    nodeId: string,
+    id: number,
+    protocol: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<void> {
+    let peerId: PeerId
+    try {
+      peerId = this.modules.peerIdFromString(nodeId)
+    } catch {
+      throw new PeerUnreachableError(nodeId, `${nodeId} is not a valid node id: use a peer's t.nodeId`)
+    }
+    let channel: Channel
+    try {
+      channel = await this.outbound(peerId, signal)
+    } catch (err) {
+      if (signal.aborted) return // timed out or aborted: already settled
+      throw new PeerUnreachableError(
+        nodeId,
+        `cannot reach ${nodeId} (${(err as Error)?.message}): check it runs and is connected (t.peers())`,
+      )
+    }
+    if (!channel.send(encodeRequest(id, protocol, data))) {
+      throw new PeerUnreachableError(nodeId, `the stream to ${nodeId} closed: retry when it is up`)
+    }
+  }
+
+  protected async close(): Promise<void> {
+    clearInterval(this.heartbeatTimer)
+    clearInterval(this.checkTimer)
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    for (const s of this.sessions.values()) {
+      for (const c of s.channels) await c.stream.close().catch(() => c.stream.abort(new Error('stopping')))
+    }
+    this.sessions.clear()
+    await this.node.stop()
+  }
+}
+
+/** Derives the libp2p private-network key file (PSK v1, base16) from a cluster key string. */
+async function pskFromClusterKey(clusterKey: string): Promise<Uint8Array> {
+  const { createHash } = await import('node:crypto')
+  const hex = createHash('sha256').update(`nact-horde cluster key\u0000${clusterKey}`).digest('hex')
+  return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${hex}`)
+}
+
+/**
+ * Starts a libp2p node (TCP, noise, yamux, identify, ping, gossipsub) and returns it as a
+ * {@link Transport}. It dials the `bootstrap` peers, then every peer it discovers, and keeps
+ * them connected.
+ *
+ * @throws {InvalidOptionsError} when an option is out of range or not a valid multiaddr
+ * @example
+ * ```ts
+ * const a = await createTransport()
+ * const b = await createTransport({ bootstrap: a.addresses })
+ * ```
+ */
+export async function createTransport(init: TransportInit = {}): Promise<Transport> {
+  const options = resolveOptions(init)
+  const log = init.log ?? defaultLog()
+  // libp2p is loaded only now, after the Promise.withResolvers polyfill has run.
+  const [
+    { createLibp2p },
+    { tcp },
+    { noise },
+    { yamux },
+    { identify },
+    { ping },
+    { gossipsub },
+    { pubsubPeerDiscovery },
+    { peerIdFromString },
+    { multiaddr },
+  ] = await Promise.all([
+    import('libp2p'),
+    import('@libp2p/tcp'),
+    import('@chainsafe/libp2p-noise'),
+    import('@chainsafe/libp2p-yamux'),
+    import('@libp2p/identify'),
+    import('@libp2p/ping'),
+    import('@libp2p/gossipsub'),
+    import('@libp2p/pubsub-peer-discovery'),
+    import('@libp2p/peer-id'),
+    import('@multiformats/multiaddr'),
+  ])
+  for (const addr of [...options.listen, ...options.bootstrap]) {
+    try {
+      multiaddr(addr)
+    } catch (err) {
+      throw new InvalidOptionsError(`${addr} is not a valid multiaddr: ${(err as Error).message}`)
+    }
+  }
+  for (const addr of options.bootstrap) {
+    const id = addr.slice(addr.lastIndexOf('/') + 1)
+    try {
+      peerIdFromString(id)
+    } catch {
+      throw new InvalidOptionsError(`bootstrap address ${addr} does not end in a valid peer id`)
+    }
+  }
+  const peerDiscovery = [pubsubPeerDiscovery({ interval: 1000, topics: [DISCOVERY_TOPIC] })]
+  if (options.mdns) {
+    const { mdns } = await import('@libp2p/mdns')
+    peerDiscovery.push(mdns())
+  }
+  let connectionProtector: ReturnType<typeof import('@libp2p/pnet').preSharedKey> | undefined
+  if (options.clusterKey !== undefined) {
+    const { preSharedKey } = await import('@libp2p/pnet')
+    connectionProtector = preSharedKey({ psk: await pskFromClusterKey(options.clusterKey) })
+  }
+  const node = await createLibp2p({
+    start: false,
+    addresses: { listen: options.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(connectionProtector === undefined ? {} : { connectionProtector }),
+    peerDiscovery,
+    // Our heartbeats judge liveness; libp2p's monitor aborts connections on one slow ping.
+    connectionMonitor: { enabled: false },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        ignoreDuplicatePublishError: true,
+        emitSelf: false,
+        maxInboundDataLength: options.maxMessageBytes + FRAME_OVERHEAD,
+      }),
+    },
+  })
+  const transport = new Libp2pTransport(node as unknown as Libp2p<{ pubsub: GossipSub }>, options, log, {
+    peerIdFromString,
+    multiaddr,
+  })
+  try {
+    await transport.start()
+  } catch (err) {
+    await Promise.resolve(node.stop()).catch(() => {})
+    throw err
+  }
+  return transport
+}

@@ -1,0 +1,110 @@
+/**
+ * The contract every transport implements: the libp2p one and the in-memory one. Code
+ * above the transport (the supervisor) depends only on these types.
+ *
+ * @module
+ */
+
+/** Detail of the `peer:up` and `peer:down` events. */
+export interface PeerEventDetail {
+  /** The node that came up or went down. */
+  nodeId: string
+}
+
+/** Events a {@link Transport} dispatches. */
+export interface TransportEvents {
+  /** A peer that runs our transport is connected and answering (once per up-period). */
+  'peer:up': CustomEvent<PeerEventDetail>
+  /** A peer that was up disconnected or fell silent for `failureTimeout` (once per down). */
+  'peer:down': CustomEvent<PeerEventDetail>
+}
+
+/** Receives the payloads published on a topic, with the publisher's node id. */
+export type SubscriptionHandler = (data: Uint8Array, from: string) => void
+
+/** Answers a request; what it returns (or resolves) is the response, what it throws becomes a {@link RemoteError} at the caller. */
+export type RequestHandler = (data: Uint8Array, from: string) => Uint8Array | Promise<Uint8Array>
+
+/** Per-request options. */
+export interface RequestOptions {
+  /** ms to wait for the response; defaults to the transport's `requestTimeout`. */
+  timeout?: number
+  /** Aborts the request; the promise then rejects with an {@link AbortError}. */
+  signal?: AbortSignal
+}
+
+/** Counters of what a transport did and, above all, of what it refused. */
+export interface TransportStats {
+  /** Payloads passed to `publish()`. */
+  published: number
+  /** Payloads delivered to local subscribers. */
+  delivered: number
+  /** Requests sent by `request()` (including to self). */
+  requestsSent: number
+  /** Requests answered by local handlers for other nodes or self. */
+  requestsHandled: number
+  /** Inbound frames or gossip refused because they exceed `maxMessageBytes`. */
+  droppedOversize: number
+  /** Inbound frames or gossip refused because they could not be decoded. */
+  droppedMalformed: number
+  /** Messages dropped by a simulated lossy link (memory network only; 0 for libp2p). */
+  droppedLoss: number
+}
+
+/** Options of addEventListener (Node's, without depending on the DOM lib). */
+export type ListenerOptions =
+  | boolean
+  | { once?: boolean; passive?: boolean; signal?: AbortSignal; capture?: boolean }
+
+/** A plain event listener (function or object). */
+export type Listener = ((event: Event) => void) | { handleEvent(event: Event): void }
+
+/**
+ * A cluster transport: identity, pub/sub, request/response and peer liveness.
+ *
+ * Events: `peer:up` and `peer:down`, both `CustomEvent<{ nodeId }>`.
+ */
+export interface Transport extends EventTarget {
+  /** This node's id (a libp2p peer id string for the libp2p transport). */
+  readonly nodeId: string
+  /** Addresses others can bootstrap from; for libp2p each ends in `/p2p/<nodeId>`. */
+  readonly addresses: string[]
+
+  /**
+   * Publishes `data` on `topic` to every subscribed peer (not to this node's own
+   * subscribers). Fire and forget: publishing with no subscribers is not an error;
+   * payloads are batched per topic within a tick.
+   * @throws {MessageTooLargeError} if `data` exceeds `maxMessageBytes`
+   */
+  publish(topic: string, data: Uint8Array): void
+  /** Subscribes to `topic`; returns a function that removes this handler. */
+  subscribe(topic: string, handler: SubscriptionHandler): () => void
+  /** Registers the handler for `protocol` (replacing any previous one); returns a function that removes it. */
+  handle(protocol: string, handler: RequestHandler): () => void
+  /**
+   * Sends `data` to the `protocol` handler on `nodeId` and resolves with its response.
+   * Rejects with {@link TimeoutError}, {@link AbortError}, {@link PeerUnreachableError},
+   * {@link RemoteError}, {@link NoHandlerError}, {@link MessageTooLargeError} or
+   * {@link TransportStoppedError}; never hangs past its timeout.
+   */
+  request(nodeId: string, protocol: string, data: Uint8Array, options?: RequestOptions): Promise<Uint8Array>
+  /** The peers currently up (never this node). */
+  peers(): string[]
+  /** Counters, including the dropped-message counts. */
+  stats(): TransportStats
+  /** Stops gracefully: pending requests reject with {@link TransportStoppedError}. Safe to call twice. */
+  stop(): Promise<void>
+
+  addEventListener<K extends keyof TransportEvents>(
+    type: K,
+    listener: (event: TransportEvents[K]) => void,
+    options?: ListenerOptions,
+  ): void
+  addEventListener(type: string, listener: Listener | null, options?: ListenerOptions): void
+  removeEventListener<K extends keyof TransportEvents>(
+    type: K,
+    listener: (event: TransportEvents[K]) => void,
+    options?: ListenerOptions,
+  ): void
+  removeEventListener(type: string, listener: Listener | null, options?: ListenerOptions): void
+}
