@@ -1,0 +1,872 @@
+/**
+ * The local supervision layer: runs children as nact actors on one node's nact system and
+ * reports their lifecycle. It knows nothing of the network or the CRDT; the distributed
+ * supervisor decides placement and drives this layer.
+ *
+ * nact 7.6.2 has no monitors, does not cascade stops, and crashes the process when `onCrash` or
+ * `afterStop` throw, so this layer owns the lifecycle: every child is spawned under one parent
+ * actor per supervisor, its `onCrash` only records the crash and answers `stop` (it never
+ * throws), its `afterStop` tells the supervisor (once, although nact may call it twice), and the
+ * supervisor decides restarts itself. Each (re)start gets a fresh incarnation number baked into
+ * the actor name, so a stale ref of an older incarnation reaches nothing.
+ */
+import { randomUUID } from 'node:crypto'
+import createDebug from 'debug'
+import {
+  type Behaviour,
+  type ChildContext,
+  type ChildSpec,
+  isStopMarker,
+  type RestartType,
+  type StopReason,
+  type TerminateReason,
+  validateBehaviours,
+  validateChildSpec,
+} from '../behaviour.js'
+import {
+  AlreadyStartedError,
+  HordeError,
+  InvalidOptionsError,
+  NodeShuttingDownError,
+  NotFoundError,
+  RestartIntensityError,
+  TimeoutError,
+  UnknownBehaviourError,
+} from '../errors.js'
+import { encodeChildName, encodeParentName } from './actor-name.js'
+import {
+  type NactContext,
+  type NactContextWithMailbox,
+  type NactEnvelope,
+  type NactRef,
+  type NactSupervisionContext,
+  nact,
+} from './nact.js'
+
+const log = createDebug('horde:local')
+const logError = createDebug('horde:local:error')
+
+/** A source of time in ms; injected so tests can simulate the restart-intensity window. */
+export interface Clock {
+  now(): number
+}
+
+export const DEFAULT_MAX_RESTARTS = 3
+export const DEFAULT_MAX_SECONDS = 5
+export const DEFAULT_SHUTDOWN = 5000
+export const DEFAULT_MAX_BUFFER = 1000
+export const DEFAULT_RESTART: RestartType = 'permanent'
+
+export interface LocalSupervisorInit {
+  /** The nact system (the ref returned by `nact.start()`) the children run on. */
+  system: unknown
+  /** Behaviours by name; validated at construction. */
+  behaviours: Record<string, Behaviour>
+  /** This node's id, reported in contexts and AlreadyStartedError. */
+  node: string
+  /** Used in the parent actor's name, for readable nact paths. @default 'local' */
+  name?: string
+  /** Restarts of one child allowed within `maxSeconds`; one more gives that child up. @default 3 */
+  maxRestarts?: number
+  /** @default 5 */
+  maxSeconds?: number
+  /** Shutdown ms of specs that give none. @default 5000 */
+  defaultShutdown?: number
+  /** Messages held per child while it has no incarnation to take them. @default 1000 */
+  maxBuffer?: number
+  /** @default Date */
+  clock?: Clock
+}
+
+export interface StartOptions {
+  /** A value from `drain()`'s `saved`: the first incarnation runs `handoff.restore` instead of `init`. */
+  restoreState?: unknown
+}
+
+export interface LocalChildInfo {
+  id: string
+  behaviour: string
+  restart: RestartType
+  status: 'running' | 'restarting'
+  incarnation: number
+}
+
+export interface DrainResult {
+  /** `handoff.save(state)` of the last committed state, when the behaviour has `handoff`. */
+  saved?: unknown
+  /** What `handoff.save` threw, if it did (then `saved` is absent). */
+  saveError?: unknown
+  /** Messages accepted for the child but not handled, oldest first: forward them to the new owner. */
+  pending: unknown[]
+  /** 'handoff', or 'killed' when the stop exceeded the shutdown time, or 'crash'. */
+  reason: StopReason
+}
+
+export type DeadLetterReason = 'not_found' | 'buffer_full' | 'stopped' | 'failed' | 'start_failed' | 'crashed'
+
+export interface ChildStartedDetail {
+  id: string
+  incarnation: number
+}
+export interface ChildRestartedDetail {
+  id: string
+  /** The new incarnation. */
+  incarnation: number
+  /** Why the previous incarnation stopped. */
+  reason: StopReason
+  error?: unknown
+}
+export interface ChildStoppedDetail {
+  id: string
+  incarnation: number
+  reason: StopReason
+  error?: unknown
+}
+export interface ChildFailedDetail {
+  id: string
+  incarnation: number
+  /** Why the last incarnation stopped. */
+  reason: StopReason
+  error: RestartIntensityError
+}
+export interface MessageDeadDetail {
+  id: string
+  reason: DeadLetterReason
+  message: unknown
+}
+
+export interface LocalSupervisorEventMap {
+  'child:started': CustomEvent<ChildStartedDetail>
+  'child:restarted': CustomEvent<ChildRestartedDetail>
+  'child:stopped': CustomEvent<ChildStoppedDetail>
+  'child:failed': CustomEvent<ChildFailedDetail>
+  'message:dead': CustomEvent<MessageDeadDetail>
+}
+
+type Listener = Parameters<EventTarget['addEventListener']>[1]
+type AddListenerOptions = Parameters<EventTarget['addEventListener']>[2]
+type RemoveListenerOptions = Parameters<EventTarget['removeEventListener']>[2]
+
+type Phase = 'init' | 'running' | 'stopping' | 'crashed' | 'exited'
+
+interface Deferred<T> {
+  promise: Promise<T>
+  resolve: (value: T) => void
+  reject: (reason: unknown) => void
+  settled: boolean
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (reason: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  const d: Deferred<T> = {
+    promise,
+    settled: false,
+    resolve: (v) => {
+      d.settled = true
+      resolve(v)
+    },
+    reject: (e) => {
+      d.settled = true
+      reject(e)
+    },
+  }
+  return d
+}
+
+/** One run of a child: one nact actor. */
+interface Incarnation {
+  n: number
+  ref: NactRef
+  ctx: ChildContext
+  phase: Phase
+  state: unknown
+  initialized: boolean
+  restore?: { saved: unknown }
+  /** Settles when the message (or init) being handled finishes. */
+  busy?: Promise<void>
+  crash?: { error: unknown; message: unknown }
+  /** Messages accepted but not to be handled by this incarnation, oldest first. */
+  leftover: NactEnvelope[]
+  /** The nact actor takes no more messages (stopped, or stopping at once after a crash). */
+  detached: boolean
+  /** Messages sent via the supervisor after `detached`, to follow `leftover`. */
+  late: NactEnvelope[]
+  /** Settles when `init` has run (or the actor stopped before it could). */
+  initSettled: Deferred<void>
+  /** Resolves at nact's first `afterStop`. */
+  nactStopped: Deferred<void>
+  stopping?: Promise<DrainResult>
+}
+
+interface ChildRecord {
+  spec: { id: string; behaviour: string; args: unknown; restart: RestartType; shutdown: number }
+  behaviour: Behaviour
+  current: Incarnation
+  started: boolean
+  /** Settles with the first incarnation's init: resolve on success, reject on failure. */
+  firstStart: Deferred<void>
+  /** Resolves when the record is removed (stopped, failed or start failed). */
+  removed: Deferred<void>
+  /** A stop the supervisor was asked for: never restart. */
+  final: boolean
+  /** Set by drain: leftover messages are returned instead of dead-lettered. */
+  pendingOut?: unknown[]
+  /** Messages sent while no incarnation can take them (between a crash and the restart). */
+  buffer: NactEnvelope[]
+  /** Clock times of recent restarts, for the intensity window. */
+  restarts: number[]
+  /** Called whenever `current` changes or the record is removed. */
+  watchers: Set<() => void>
+}
+
+/** The first message of every incarnation: runs `init` (or `restore`) inside the actor. */
+const INIT: unique symbol = Symbol('nact-horde.init')
+/**
+ * Ends a graceful stop from inside the actor, behind the messages already queued (which the
+ * handler diverts to `leftover`). Calling nact's stop from outside instead would lose the message
+ * nact has already taken off the mailbox and scheduled: its stop() cancels that setImmediate.
+ */
+const STOP: unique symbol = Symbol('nact-horde.stop')
+
+/**
+ * Runs children on one node. See the module comment for how it deals with nact.
+ *
+ * Events (CustomEvent, `detail` as typed in LocalSupervisorEventMap). Every exit of an
+ * incarnation emits exactly one of `child:restarted` (a new incarnation was spawned),
+ * `child:stopped` (final) or `child:failed` (restart intensity exceeded, given up); `child:started`
+ * is emitted once when the first `init` succeeds. A start whose first `init` fails emits nothing
+ * (its promise rejects). `message:dead` reports every message that will never be handled.
+ */
+export class LocalSupervisor extends EventTarget {
+  readonly node: string
+  private readonly behaviours: Record<string, Behaviour>
+  private readonly maxRestarts: number
+  private readonly maxSeconds: number
+  private readonly defaultShutdown: number
+  private readonly maxBuffer: number
+  private readonly clock: Clock
+  private readonly parent: NactRef
+  private readonly records = new Map<string, ChildRecord>()
+  /** Strictly increasing over all children of this supervisor, so actor names never repeat. */
+  private incarnations = 0
+  private stopped?: Promise<void>
+
+  constructor(init: LocalSupervisorInit) {
+    super()
+    if (typeof init !== 'object' || init === null) {
+      throw new InvalidOptionsError('LocalSupervisor needs options { system, behaviours, node }')
+    }
+    const opts = {
+      name: 'local',
+      maxRestarts: DEFAULT_MAX_RESTARTS,
+      maxSeconds: DEFAULT_MAX_SECONDS,
+      defaultShutdown: DEFAULT_SHUTDOWN,
+      maxBuffer: DEFAULT_MAX_BUFFER,
+      clock: Date as Clock,
+      ...init,
+    }
+    validateBehaviours(opts.behaviours)
+    if (typeof opts.node !== 'string' || opts.node.length === 0) {
+      throw new InvalidOptionsError("'node' must be a non-empty string (this node's id)")
+    }
+    if (!Number.isInteger(opts.maxRestarts) || opts.maxRestarts < 0) {
+      throw new InvalidOptionsError("'maxRestarts' must be an integer >= 0")
+    }
+    if (typeof opts.maxSeconds !== 'number' || !(opts.maxSeconds > 0)) {
+      throw new InvalidOptionsError("'maxSeconds' must be a number > 0")
+    }
+    if (typeof opts.defaultShutdown !== 'number' || !(opts.defaultShutdown >= 0)) {
+      throw new InvalidOptionsError("'defaultShutdown' must be a number of ms >= 0 (or Infinity)")
+    }
+    if (!Number.isInteger(opts.maxBuffer) || opts.maxBuffer < 0) {
+      throw new InvalidOptionsError("'maxBuffer' must be an integer >= 0")
+    }
+    if (typeof opts.clock?.now !== 'function')
+      throw new InvalidOptionsError("'clock' must have now(): number")
+    this.node = opts.node
+    this.behaviours = opts.behaviours
+    this.maxRestarts = opts.maxRestarts
+    this.maxSeconds = opts.maxSeconds
+    this.defaultShutdown = opts.defaultShutdown
+    this.maxBuffer = opts.maxBuffer
+    this.clock = opts.clock
+    try {
+      this.parent = nact.spawn(
+        opts.system as NactRef,
+        (state) => state,
+        encodeParentName(String(opts.name), randomUUID()),
+        {
+          // Children never escalate (their onCrash always answers stop); this is a safety net.
+          onCrash: (_msg, err, ctx) => {
+            logError('parent actor of %s saw a fault: %O', this.node, err)
+            return ctx.resume
+          },
+        },
+      )
+    } catch (err) {
+      throw new InvalidOptionsError(`'system' must be a running nact system (nact.start()): ${String(err)}`)
+    }
+  }
+
+  override addEventListener<K extends keyof LocalSupervisorEventMap>(
+    type: K,
+    listener: (event: LocalSupervisorEventMap[K]) => void,
+    options?: AddListenerOptions,
+  ): void
+  override addEventListener(type: string, listener: Listener, options?: AddListenerOptions): void
+  override addEventListener(
+    type: string,
+    listener: Listener | ((event: never) => void),
+    options?: AddListenerOptions,
+  ): void {
+    super.addEventListener(type, listener as Listener, options)
+  }
+
+  override removeEventListener<K extends keyof LocalSupervisorEventMap>(
+    type: K,
+    listener: (event: LocalSupervisorEventMap[K]) => void,
+    options?: RemoveListenerOptions,
+  ): void
+  override removeEventListener(type: string, listener: Listener, options?: RemoveListenerOptions): void
+  override removeEventListener(
+    type: string,
+    listener: Listener | ((event: never) => void),
+    options?: RemoveListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener as Listener, options)
+  }
+
+  /**
+   * Starts a child and resolves once its `init` (or `restore`) has run. Rejects with
+   * InvalidChildSpecError, UnknownBehaviourError, AlreadyStartedError, NodeShuttingDownError, or
+   * whatever `init` threw (then nothing is left running).
+   */
+  async start(spec: ChildSpec, opts: StartOptions = {}): Promise<{ id: string; incarnation: number }> {
+    validateChildSpec(spec)
+    if (this.stopped) throw new NodeShuttingDownError(this.node)
+    if (!Object.hasOwn(this.behaviours, spec.behaviour)) throw new UnknownBehaviourError(spec.behaviour)
+    if (this.records.has(spec.id)) throw new AlreadyStartedError(spec.id, this.node)
+    const behaviour = this.behaviours[spec.behaviour]!
+    const rec: ChildRecord = {
+      spec: {
+        id: spec.id,
+        behaviour: spec.behaviour,
+        args: spec.args,
+        restart: spec.restart ?? DEFAULT_RESTART,
+        shutdown: spec.shutdown ?? this.defaultShutdown,
+      },
+      behaviour,
+      current: undefined as unknown as Incarnation,
+      started: false,
+      firstStart: deferred(),
+      removed: deferred(),
+      final: false,
+      buffer: [],
+      restarts: [],
+      watchers: new Set(),
+    }
+    this.records.set(spec.id, rec)
+    const restore = 'restoreState' in opts ? { saved: opts.restoreState } : undefined
+    if (restore && !behaviour.handoff)
+      log('%s: restoreState given but behaviour has no handoff; using init', spec.id)
+    try {
+      this.spawnIncarnation(rec, behaviour.handoff ? restore : undefined)
+    } catch (err) {
+      this.records.delete(spec.id)
+      throw err
+    }
+    await rec.firstStart.promise
+    return { id: spec.id, incarnation: rec.current.n }
+  }
+
+  /**
+   * Sends a message to the child's current incarnation. While the child is restarting the
+   * message is held (up to `maxBuffer`) and delivered, in order, to the next incarnation.
+   * Returns false (and emits `message:dead`) when the message was not accepted.
+   */
+  send(id: string, message: unknown): boolean {
+    const rec = this.records.get(id)
+    if (!rec) {
+      this.dead(id, 'not_found', message)
+      return false
+    }
+    return this.deliver(rec, { message, sender: undefined })
+  }
+
+  /**
+   * nact's query against the child's current incarnation: `message` may be a function of the
+   * temporary reply ref. Waits for a restarting child within the same `timeout`. Rejects with
+   * NotFoundError or TimeoutError.
+   */
+  async query(id: string, message: unknown, timeout: number): Promise<unknown> {
+    const deadline = Date.now() + timeout
+    const rec = this.records.get(id)
+    if (!rec) throw new NotFoundError(id)
+    const inc = await this.whenAccepting(rec, timeout)
+    const remaining = Math.max(1, deadline - Date.now())
+    try {
+      return await nact.query(inc.ref, message, remaining)
+    } catch (err) {
+      if (err instanceof Error && err.message === 'Query Timeout') {
+        throw new TimeoutError(`query to child '${id}' got no reply within ${timeout} ms`, timeout)
+      }
+      throw err
+    }
+  }
+
+  /** The nact ref of the child's current incarnation; undefined when absent or between incarnations. */
+  ref(id: string): unknown {
+    const inc = this.records.get(id)?.current
+    return inc && (inc.phase === 'init' || inc.phase === 'running') ? inc.ref : undefined
+  }
+
+  /** Started children (a child whose first `init` is still running is not listed). */
+  children(): LocalChildInfo[] {
+    const out: LocalChildInfo[] = []
+    for (const rec of this.records.values()) {
+      if (!rec.started) continue
+      const phase = rec.current.phase
+      out.push({
+        id: rec.spec.id,
+        behaviour: rec.spec.behaviour,
+        restart: rec.spec.restart,
+        status: phase === 'init' || phase === 'crashed' ? 'restarting' : 'running',
+        incarnation: rec.current.n,
+      })
+    }
+    return out
+  }
+
+  count(): number {
+    let n = 0
+    for (const rec of this.records.values()) if (rec.started) n++
+    return n
+  }
+
+  has(id: string): boolean {
+    return this.records.has(id)
+  }
+
+  /**
+   * Stops a child for good: after its in-flight message, runs `terminate(state, reason)`; if that
+   * takes longer than the spec's `shutdown` ms the actor is stopped anyway ('killed'). Resolves
+   * when the child is gone (its event emitted). Rejects with NotFoundError.
+   */
+  async terminate(id: string, reason: TerminateReason = 'shutdown'): Promise<void> {
+    const rec = this.records.get(id)
+    if (!rec) throw new NotFoundError(id)
+    rec.final = true
+    const inc = rec.current
+    if (inc.phase === 'init' || inc.phase === 'running') void this.stopIncarnation(rec, inc, reason, false)
+    await rec.removed.promise
+  }
+
+  /**
+   * Stops a child for a planned move: like `terminate(id, 'handoff')`, and returns
+   * `handoff.save(state)` plus the messages it accepted but did not handle. No restart.
+   */
+  async drain(id: string): Promise<DrainResult> {
+    const rec = this.records.get(id)
+    if (!rec) throw new NotFoundError(id)
+    rec.final = true
+    rec.pendingOut ??= []
+    const inc = rec.current
+    let result: DrainResult | undefined
+    if (inc.phase === 'init' || inc.phase === 'running')
+      result = await this.stopIncarnation(rec, inc, 'handoff', true)
+    else if (inc.stopping) result = await inc.stopping
+    await rec.removed.promise
+    const pending = rec.pendingOut
+    if (!result) return { pending, reason: inc.crash ? 'crash' : 'handoff' }
+    return { ...result, pending }
+  }
+
+  /**
+   * Terminates every child in parallel (each honouring its shutdown time), then stops the parent
+   * actor: nact does not cascade stops, so this is the only clean way down. Idempotent; after it
+   * starts, `start` rejects with NodeShuttingDownError.
+   */
+  stopAll(reason: TerminateReason = 'shutdown'): Promise<void> {
+    this.stopped ??= (async () => {
+      log('%s: stopping all %d children (%s)', this.node, this.records.size, reason)
+      await Promise.all(
+        [...this.records.keys()].map((id) =>
+          this.terminate(id, reason).catch((err: unknown) => logError('%s: terminate failed: %O', id, err)),
+        ),
+      )
+      nact.stop(this.parent)
+    })()
+    return this.stopped
+  }
+
+  // ---- internals ----
+
+  private spawnIncarnation(rec: ChildRecord, restore?: { saved: unknown }): Incarnation {
+    const n = ++this.incarnations
+    const name = encodeChildName(rec.spec.id, n)
+    const inc: Incarnation = {
+      n,
+      ref: undefined as unknown as NactRef,
+      ctx: undefined as unknown as ChildContext,
+      phase: 'init',
+      state: undefined,
+      initialized: false,
+      leftover: [],
+      detached: false,
+      late: [],
+      initSettled: deferred(),
+      nactStopped: deferred(),
+      ...(restore ? { restore } : {}),
+    }
+    inc.ref = nact.spawn(this.parent, (_state, msg, nctx) => this.handleMessage(rec, inc, msg, nctx), name, {
+      onCrash: (msg, err, nctx) => this.onCrash(rec, inc, msg, err, nctx),
+      afterStop: (_state, nctx) => this.afterStop(rec, inc, nctx),
+    })
+    inc.ctx = { self: inc.ref, name, id: rec.spec.id, node: this.node, incarnation: n }
+    rec.current = inc
+    nact.dispatch(inc.ref, INIT)
+    log('%s: spawned incarnation %d as %s', rec.spec.id, n, name)
+    this.notify(rec)
+    return inc
+  }
+
+  private async handleMessage(
+    rec: ChildRecord,
+    inc: Incarnation,
+    msg: unknown,
+    nctx: NactContext,
+  ): Promise<unknown> {
+    if (msg === INIT) return this.runInit(rec, inc)
+    if (msg === STOP) {
+      inc.detached = true
+      nact.stop(nctx.self)
+      return inc.state
+    }
+    if (inc.phase !== 'running') {
+      // Stopping after the in-flight message: keep the rest for the next owner.
+      inc.leftover.push({ message: msg, sender: nctx.sender })
+      return inc.state
+    }
+    const done = deferred<void>()
+    inc.busy = done.promise
+    try {
+      const next = await rec.behaviour.handle(inc.state, msg, { ...inc.ctx, sender: nctx.sender })
+      if ((inc.phase as Phase) === 'exited') return inc.state // killed meanwhile: the result comes too late
+      if (isStopMarker(next)) {
+        inc.state = next.state
+        if (inc.phase === 'running') void this.stopIncarnation(rec, inc, 'normal', false)
+      } else {
+        inc.state = next
+      }
+      return inc.state
+    } finally {
+      inc.busy = undefined
+      done.resolve()
+    }
+  }
+
+  private async runInit(rec: ChildRecord, inc: Incarnation): Promise<unknown> {
+    const done = deferred<void>()
+    inc.busy = done.promise
+    try {
+      const { args } = rec.spec
+      const state =
+        inc.restore && rec.behaviour.handoff
+          ? await rec.behaviour.handoff.restore(inc.restore.saved, args)
+          : await rec.behaviour.init(args, inc.ctx)
+      if (inc.phase === 'exited') return undefined
+      inc.state = state
+      inc.initialized = true
+      if (inc.phase === 'init') inc.phase = 'running'
+      if (!rec.started) {
+        rec.started = true
+        this.emit('child:started', { id: rec.spec.id, incarnation: inc.n })
+        rec.firstStart.resolve()
+      }
+      this.notify(rec)
+      return state
+    } finally {
+      inc.busy = undefined
+      done.resolve()
+      inc.initSettled.resolve()
+    }
+  }
+
+  /** nact's crash hook. Must never throw: a throwing onCrash is an unhandled rejection in nact. */
+  private onCrash(
+    rec: ChildRecord,
+    inc: Incarnation,
+    msg: unknown,
+    err: unknown,
+    nctx: NactSupervisionContext,
+  ) {
+    try {
+      const first = inc.phase !== 'exited' && !inc.crash
+      inc.detached = true
+      // A crash while stopping is finished by the stop procedure; otherwise afterStop finishes it.
+      // Until then messages sent via the supervisor are buffered for the next incarnation.
+      if (inc.phase === 'init' || inc.phase === 'running') inc.phase = 'crashed'
+      if (first) {
+        log('%s: incarnation %d crashed: %O', rec.spec.id, inc.n, err)
+        inc.crash = { error: err, message: msg }
+        if (msg !== INIT) this.dead(rec.spec.id, 'crashed', msg)
+      }
+    } catch (e) {
+      logError('%s: onCrash bookkeeping failed: %O', rec.spec.id, e)
+    }
+    return nctx.stop
+  }
+
+  /** nact's stop hook; nact calls it again if a handler throws after the stop, hence the guard. */
+  private afterStop(rec: ChildRecord, inc: Incarnation, nctx: NactContextWithMailbox): void {
+    try {
+      if (inc.nactStopped.settled) return
+      inc.detached = true
+      inc.leftover.push(...(nctx?.mailbox ?? []))
+      inc.nactStopped.resolve()
+      inc.initSettled.resolve()
+      if (inc.phase === 'crashed') this.finishExit(rec, inc, 'crash', inc.crash?.error)
+      // Stopped behind our back (nact.stop(ref) by someone else): an abnormal exit.
+      else if (inc.phase === 'init' || inc.phase === 'running') this.finishExit(rec, inc, 'killed')
+    } catch (e) {
+      logError('%s: afterStop bookkeeping failed: %O', rec.spec.id, e)
+    }
+  }
+
+  /** A graceful stop of one incarnation, cut off after the spec's shutdown ms. */
+  private stopIncarnation(
+    rec: ChildRecord,
+    inc: Incarnation,
+    reason: 'normal' | 'shutdown' | 'handoff',
+    save: boolean,
+  ): Promise<DrainResult> {
+    if (inc.stopping) return inc.stopping
+    inc.phase = 'stopping'
+    inc.stopping = (async (): Promise<DrainResult> => {
+      const result: DrainResult = { pending: [], reason }
+      let saveDone = false
+      const doSave = () => {
+        if (!save || saveDone || !inc.initialized || !rec.behaviour.handoff) return
+        saveDone = true
+        try {
+          result.saved = rec.behaviour.handoff.save(inc.state)
+        } catch (err) {
+          result.saveError = err
+          logError('%s: handoff.save threw: %O', rec.spec.id, err)
+        }
+      }
+      const graceful = async () => {
+        // A child stopped before its init ran still gets to init first, then terminate.
+        await inc.initSettled.promise
+        while (inc.busy) await inc.busy
+        if (!inc.initialized || inc.crash) return
+        doSave()
+        if (!rec.behaviour.terminate) return
+        try {
+          await rec.behaviour.terminate(inc.state, reason)
+        } catch (err) {
+          logError('%s: terminate threw (ignored): %O', rec.spec.id, err)
+        }
+      }
+      const { shutdown } = rec.spec
+      const deadline = Date.now() + shutdown
+      const inTime = shutdown > 0 && (await withTimeout(graceful(), shutdown))
+      if (inTime && !inc.detached) {
+        nact.dispatch(inc.ref, STOP)
+        // Diverting the queue is quick; the floor only guards against an actor nact lost.
+        await withTimeout(inc.nactStopped.promise, Math.max(deadline - Date.now(), 100))
+      }
+      if (!inTime) {
+        log('%s: incarnation %d did not stop within %d ms: killed', rec.spec.id, inc.n, shutdown)
+        doSave()
+        result.reason = 'killed'
+      }
+      inc.detached = true
+      nact.stop(inc.ref) // a kill; a no-op when the actor has already stopped
+      // afterStop runs on the next check phase; ours is queued after it (or it has already run).
+      await Promise.race([inc.nactStopped.promise, nextImmediate()])
+      if (inc.crash && result.reason !== 'killed') result.reason = 'crash'
+      this.finishExit(rec, inc, result.reason, inc.crash?.error)
+      return result
+    })()
+    inc.stopping.catch((err: unknown) => logError('%s: stop failed: %O', rec.spec.id, err))
+    return inc.stopping
+  }
+
+  /**
+   * Called exactly once per incarnation, when its actor is gone: decides restart, give-up or
+   * removal, and emits the one event for this exit.
+   */
+  private finishExit(rec: ChildRecord, inc: Incarnation, reason: StopReason, error?: unknown): void {
+    if (inc.phase === 'exited') return
+    inc.phase = 'exited'
+    const { id } = rec.spec
+    if (this.records.get(id) !== rec || rec.current !== inc) return
+    const pending = [...inc.leftover, ...inc.late, ...rec.buffer]
+    rec.buffer = []
+
+    if (!rec.started) {
+      this.remove(rec, pending, 'start_failed')
+      rec.firstStart.reject(
+        error ??
+          (this.stopped
+            ? new NodeShuttingDownError(this.node)
+            : new HordeError(`child '${id}' was stopped before its init completed`)),
+      )
+      return
+    }
+
+    const restart = !rec.final && !this.stopped && shouldRestart(rec.spec.restart, reason)
+    if (!restart) {
+      this.remove(rec, pending, 'stopped')
+      this.emit('child:stopped', {
+        id,
+        incarnation: inc.n,
+        reason,
+        ...(error !== undefined ? { error } : {}),
+      })
+      return
+    }
+
+    // Restart intensity, per child. OTP (and Horde) shut the whole supervisor down when any one
+    // child exceeds it, taking every other child on the node with it. Here only the child that
+    // exceeded it is given up (child:failed); its siblings keep running with their state.
+    const now = this.clock.now()
+    const windowMs = this.maxSeconds * 1000
+    rec.restarts = rec.restarts.filter((t) => now - t < windowMs)
+    if (rec.restarts.length >= this.maxRestarts) {
+      const failure = new RestartIntensityError(id, this.maxRestarts, this.maxSeconds, { cause: error })
+      log('%s: restart intensity exceeded, giving up', id)
+      this.remove(rec, pending, 'failed')
+      this.emit('child:failed', { id, incarnation: inc.n, reason, error: failure })
+      return
+    }
+    rec.restarts.push(now)
+
+    let next: Incarnation
+    try {
+      next = this.spawnIncarnation(rec)
+    } catch (err) {
+      logError('%s: respawn failed: %O', id, err)
+      this.remove(rec, pending, 'failed')
+      this.emit('child:failed', {
+        id,
+        incarnation: inc.n,
+        reason,
+        error: new RestartIntensityError(id, this.maxRestarts, this.maxSeconds, { cause: err }),
+      })
+      return
+    }
+    for (const env of pending) nact.dispatch(next.ref, env.message, env.sender)
+    this.emit('child:restarted', {
+      id,
+      incarnation: next.n,
+      reason,
+      ...(error !== undefined ? { error } : {}),
+    })
+  }
+
+  private remove(rec: ChildRecord, pending: NactEnvelope[], why: DeadLetterReason): void {
+    this.records.delete(rec.spec.id)
+    if (rec.pendingOut) rec.pendingOut.push(...pending.map((e) => e.message))
+    else for (const env of pending) this.dead(rec.spec.id, why, env.message)
+    rec.removed.resolve()
+    this.notify(rec)
+  }
+
+  private deliver(rec: ChildRecord, env: NactEnvelope): boolean {
+    const inc = rec.current
+    if (inc.phase === 'init' || inc.phase === 'running' || inc.phase === 'stopping') {
+      // A stopping actor diverts what it receives to `leftover`, in mailbox order.
+      if (inc.detached) inc.late.push(env)
+      else nact.dispatch(inc.ref, env.message, env.sender)
+      return true
+    }
+    if (rec.buffer.length >= this.maxBuffer) {
+      this.dead(rec.spec.id, 'buffer_full', env.message)
+      return false
+    }
+    rec.buffer.push(env)
+    return true
+  }
+
+  /** Resolves with the incarnation that can take messages, within `timeout` ms. */
+  private whenAccepting(rec: ChildRecord, timeout: number): Promise<Incarnation> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.records.get(rec.spec.id) !== rec) {
+          finish()
+          reject(new NotFoundError(rec.spec.id))
+          return
+        }
+        const inc = rec.current
+        if (inc.phase === 'init' || inc.phase === 'running') {
+          finish()
+          resolve(inc)
+        }
+      }
+      const timer = setTimeout(
+        () => {
+          finish()
+          reject(new TimeoutError(`child '${rec.spec.id}' did not come back within ${timeout} ms`, timeout))
+        },
+        Math.min(Math.max(0, timeout), 2 ** 31 - 1),
+      )
+      const finish = () => {
+        clearTimeout(timer)
+        rec.watchers.delete(check)
+      }
+      rec.watchers.add(check)
+      check()
+    })
+  }
+
+  private notify(rec: ChildRecord): void {
+    for (const w of [...rec.watchers]) w()
+  }
+
+  private dead(id: string, reason: DeadLetterReason, message: unknown): void {
+    log('%s: dead letter (%s)', id, reason)
+    this.emit('message:dead', { id, reason, message })
+  }
+
+  private emit<K extends keyof LocalSupervisorEventMap>(
+    type: K,
+    detail: LocalSupervisorEventMap[K] extends CustomEvent<infer D> ? D : never,
+  ): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }))
+  }
+}
+
+function shouldRestart(type: RestartType, reason: StopReason): boolean {
+  if (type === 'permanent') return true
+  if (type === 'transient') return reason !== 'normal'
+  return false
+}
+
+/** True if `work` settled within `ms`; never rejects. Infinity waits for ever. */
+async function withTimeout(work: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = work.then(
+    () => true,
+    () => true,
+  )
+  if (!Number.isFinite(ms)) return settled
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.min(ms, 2 ** 31 - 1))
+  })
+  try {
+    return await Promise.race([settled, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function nextImmediate(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
