@@ -49,9 +49,9 @@ export interface MemoryNetwork {
   partition(a: string[], b: string[]): void
   /** Removes every cut. */
   heal(): void
-  /** Sets loss and delay of the link between `a` and `b`, in both directions. */
+  /** Sets loss and delay of the link between `a` and `b`, in both directions; an omitted field follows the network defaults. */
   setLink(a: string, b: string, options: LinkOptions): void
-  /** Sets loss and delay of every link without its own setting. */
+  /** Sets the default loss and delay, for every link field not set by {@link MemoryNetwork.setLink}. */
   setDefaults(options: LinkOptions): void
 }
 
@@ -74,7 +74,7 @@ class Network implements MemoryNetwork {
   private readonly random: () => number
   private readonly members = new Map<string, MemoryTransport>()
   private readonly cuts = new Set<string>()
-  private readonly links = new Map<string, Required<LinkOptions>>()
+  private readonly links = new Map<string, LinkOptions>()
   private defaults: Required<LinkOptions>
   private counter = 0
 
@@ -162,7 +162,8 @@ class Network implements MemoryNetwork {
   }
 
   setLink(a: string, b: string, options: LinkOptions): void {
-    this.links.set(pairKey(a, b), checkLink(options))
+    checkLink(options)
+    this.links.set(pairKey(a, b), { ...options })
   }
 
   setDefaults(options: LinkOptions): void {
@@ -175,7 +176,8 @@ class Network implements MemoryNetwork {
    */
   send(from: MemoryTransport, to: string, deliver: (target: MemoryTransport) => void): boolean {
     if (!this.reachable(from.nodeId, to)) return false
-    const link = this.links.get(pairKey(from.nodeId, to)) ?? this.defaults
+    const own = this.links.get(pairKey(from.nodeId, to))
+    const link = { loss: own?.loss ?? this.defaults.loss, delay: own?.delay ?? this.defaults.delay }
     if (link.loss > 0 && this.random() < link.loss) {
       from.countLoss()
       return true

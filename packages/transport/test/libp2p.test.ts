@@ -1,0 +1,214 @@
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import {
+  createTransport,
+  InvalidOptionsError,
+  RPC_PROTOCOL,
+  type Transport,
+  type TransportInit,
+} from '@nact-horde/transport'
+import { afterEach, describe, expect, it } from 'vitest'
+import { runTransportTests } from './compliance.js'
+import { bytes, nextPeerEvent, recordPeerEvents, waitFor } from './helpers.js'
+
+const UNKNOWN_PEER = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq'
+
+/** N transports bootstrapped from the first, all meshed. */
+async function cluster(n: number, init: TransportInit = {}) {
+  const all: Transport[] = []
+  const first = await createTransport(init)
+  all.push(first)
+  const add = async () => {
+    const t = await createTransport({ ...init, bootstrap: [first.addresses[0]!] })
+    all.push(t)
+    return t
+  }
+  for (let i = 1; i < n; i++) await add()
+  const transports = [...all]
+  await waitFor(() => transports.every((t) => t.peers().length === n - 1), 10_000, 'mesh did not form')
+  return {
+    transports,
+    add,
+    unknownNodeId: UNKNOWN_PEER,
+    teardown: async () => {
+      await Promise.all(all.map((t) => t.stop()))
+    },
+  }
+}
+
+runTransportTests('libp2p', (n, options) => cluster(n, options))
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/node.mjs', import.meta.url))
+
+function spawnNode(init: TransportInit): Promise<{ child: ChildProcess; nodeId: string }> {
+  const child = fork(FIXTURE, [JSON.stringify(init)], {
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)))
+    child.on('message', (msg: { type: string; nodeId: string }) => {
+      if (msg.type === 'ready') resolve({ child, nodeId: msg.nodeId })
+    })
+  })
+}
+
+describe('libp2p transport', () => {
+  const cleanup: Array<() => Promise<void> | void> = []
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn()
+  })
+  const track = (...ts: Transport[]) => {
+    for (const t of ts) cleanup.push(() => t.stop())
+    return ts
+  }
+
+  it('three nodes bootstrapped from one find and mesh with each other', async () => {
+    const [a] = track(await createTransport())
+    expect(a!.addresses[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+    expect(a!.addresses[0]!.endsWith(`/p2p/${a!.nodeId}`)).toBe(true)
+    const [b, c] = track(
+      await createTransport({ bootstrap: a!.addresses }),
+      await createTransport({ bootstrap: a!.addresses }),
+    )
+    await waitFor(() => [a!, b!, c!].every((t) => t.peers().length === 2), 5000, 'no full mesh')
+    // b and c only knew a: they found each other and talk directly.
+    c!.handle('/who/1', (_, from) => new TextEncoder().encode(from))
+    expect(new TextDecoder().decode(await b!.request(c!.nodeId, '/who/1', bytes()))).toBe(b!.nodeId)
+  })
+
+  it('reports a SIGKILLed node in another process down within 1 s, and a frozen one after failureTimeout', async () => {
+    const [a] = track(await createTransport({ failureTimeout: 600 }))
+    const killed = await spawnNode({ failureTimeout: 600, bootstrap: a!.addresses })
+    const frozen = await spawnNode({ failureTimeout: 600, bootstrap: a!.addresses })
+    cleanup.push(() => {
+      killed.child.kill('SIGKILL')
+      frozen.child.kill('SIGKILL')
+    })
+    await waitFor(() => a!.peers().includes(killed.nodeId) && a!.peers().includes(frozen.nodeId), 10_000)
+    expect([...(await a!.request(killed.nodeId, '/echo/1', bytes(4)))]).toEqual([4])
+    const events = recordPeerEvents(a!)
+
+    let down = nextPeerEvent(a!, 'peer:down', killed.nodeId, 3000)
+    let started = performance.now()
+    killed.child.kill('SIGKILL')
+    await down
+    const killMs = performance.now() - started
+    expect(killMs).toBeLessThan(1000)
+
+    // SIGSTOP: the process is frozen, its TCP connections stay open, only silence tells.
+    down = nextPeerEvent(a!, 'peer:down', frozen.nodeId, 3000)
+    started = performance.now()
+    frozen.child.kill('SIGSTOP')
+    await down
+    const frozenMs = performance.now() - started
+    expect(frozenMs).toBeGreaterThanOrEqual(400)
+    expect(frozenMs).toBeLessThan(1200)
+    expect(events.filter((e) => e.type === 'peer:down')).toHaveLength(2)
+    expect(a!.peers()).toEqual([])
+    console.log(`down after SIGKILL: ${killMs.toFixed(0)} ms; after SIGSTOP: ${frozenMs.toFixed(0)} ms`)
+  })
+
+  it('admits only nodes with the same cluster key', async () => {
+    const [a, b] = track(await createTransport({ clusterKey: 'k1' }))
+    const [b2] = track(await createTransport({ clusterKey: 'k1', bootstrap: a!.addresses }))
+    const [wrong, none] = track(
+      await createTransport({ clusterKey: 'k2', bootstrap: a!.addresses }),
+      await createTransport({ bootstrap: a!.addresses }),
+    )
+    void b
+    await waitFor(() => a!.peers().includes(b2!.nodeId) && b2!.peers().includes(a!.nodeId))
+    const strangers = new Set([wrong!.nodeId, none!.nodeId])
+    const seen: string[] = []
+    for (const t of [a!, b2!]) t.addEventListener('peer:up', (e) => seen.push(e.detail.nodeId))
+    // Give the strangers a full second of redials to get in (they must not).
+    const deadline = Date.now() + 1000
+    await waitFor(() => Date.now() > deadline, 2000)
+    expect(seen.filter((id) => strangers.has(id))).toEqual([])
+    expect(a!.peers()).toEqual([b2!.nodeId])
+    expect(wrong!.peers()).toEqual([])
+    expect(none!.peers()).toEqual([])
+    // The handshake with a stranger fails (reset) or never completes (timeout): never an answer.
+    const err = await none!.request(a!.nodeId, '/x', bytes(1), { timeout: 1000 }).catch((e: Error) => e)
+    expect(['PeerUnreachableError', 'TimeoutError']).toContain((err as Error).name)
+  })
+
+  it('survives garbage and oversized stream data, counting what it drops', async () => {
+    const [a] = track(await createTransport({ maxMessageBytes: 4096 }))
+    a!.handle('/echo/1', (d) => d)
+    const { createLibp2p } = await import('libp2p')
+    const { tcp } = await import('@libp2p/tcp')
+    const { noise } = await import('@chainsafe/libp2p-noise')
+    const { yamux } = await import('@chainsafe/libp2p-yamux')
+    const { multiaddr } = await import('@multiformats/multiaddr')
+    const raw = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionMonitor: { enabled: false },
+    })
+    cleanup.push(() => raw.stop())
+    const target = multiaddr(a!.addresses[0]!)
+    const open = () => raw.dialProtocol(target, RPC_PROTOCOL)
+
+    // A random libp2p node that connects is not a peer.
+    let s = await open()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(a!.peers()).toEqual([])
+
+    // A frame with a valid length but an unknown type: dropped, stream kept.
+    s.send(Uint8Array.of(3, 0xee, 1, 2))
+    await waitFor(() => a!.stats().droppedMalformed === 1)
+    // A length prefix far over maxMessageBytes: dropped before buffering, stream reset.
+    s.send(Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x40))
+    await waitFor(() => a!.stats().droppedOversize === 1)
+    await waitFor(() => s.status !== 'open')
+
+    // A varint that never ends.
+    s = await open()
+    s.send(new Uint8Array(12).fill(0xff))
+    await waitFor(() => a!.stats().droppedMalformed === 2)
+
+    // A truncated request body and bad UTF-8 in a protocol name.
+    s = await open()
+    s.send(Uint8Array.of(3, 1, 5, 9))
+    s.send(Uint8Array.of(5, 1, 1, 2, 0xff, 0xfe))
+    await waitFor(() => a!.stats().droppedMalformed === 4)
+
+    // A well-formed request still gets its answer over a raw stream…
+    const replies: Uint8Array[] = []
+    s.addEventListener('message', (e) => replies.push(e.data.subarray()))
+    s.send(Uint8Array.of(11, 1, 7, 7, ...new TextEncoder().encode('/echo/1'), 42))
+    await waitFor(() => replies.length > 0)
+    expect([...replies[0]!]).toEqual([3, 2, 7, 42])
+
+    // …and the node keeps serving real peers.
+    const [b] = track(await createTransport({ bootstrap: a!.addresses }))
+    await waitFor(() => b!.peers().includes(a!.nodeId))
+    expect([...(await b!.request(a!.nodeId, '/echo/1', bytes(1, 2)))]).toEqual([1, 2])
+  })
+
+  it('refuses bad options with InvalidOptionsError', async () => {
+    const bad: TransportInit[] = [
+      { failureTimeout: 10 },
+      { failureTimeout: 1000, heartbeatInterval: 900 },
+      { bootstrap: ['/ip4/127.0.0.1/tcp/1'] },
+      { bootstrap: ['/ip4/127.0.0.1/tcp/1/p2p/not-a-peer-id'] },
+      { listen: ['not a multiaddr'] },
+      { clusterKey: '' },
+      { maxMessageBytes: 10 },
+      { requestTimeout: 0 },
+      { mdns: 'yes' as unknown as boolean },
+    ]
+    for (const init of bad) {
+      await expect(createTransport(init), JSON.stringify(init)).rejects.toBeInstanceOf(InvalidOptionsError)
+    }
+  })
+
+  it('starts with mdns enabled and stops cleanly', async () => {
+    const [a] = track(await createTransport({ mdns: true }))
+    expect(a!.nodeId).toMatch(/^12D3KooW/)
+  })
+})
