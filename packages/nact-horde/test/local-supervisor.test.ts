@@ -601,6 +601,65 @@ describe('LocalSupervisor: terminate, drain, stopAll', () => {
     expect(trace.some((t) => t.what === 'terminate')).toBe(false)
   })
 
+  it('a killed incarnation whose handler finishes later cannot affect a new child of the same id', async () => {
+    let release: ((outcome: 'stop' | 'throw') => void) | undefined
+    const gated: Behaviour = {
+      init: (_args, ctx) => ({ n: 0, incarnation: ctx.incarnation }),
+      handle: async (state, msg, ctx) => {
+        if (msg === 'get') {
+          nact.dispatch(ctx.sender as NactRef, state)
+          return state
+        }
+        if (msg === 'add') return { ...state, n: state.n + 1 }
+        const outcome = await new Promise<'stop' | 'throw'>((r) => {
+          release = r
+        })
+        if (outcome === 'throw') throw new Error('too late')
+        return stopSelf({ n: -1 })
+      },
+    }
+    const sup = supervisor({ behaviours: { gated } })
+    const events = recordEvents(sup)
+    for (const outcome of ['stop', 'throw'] as const) {
+      await sup.start({ id: 'g', behaviour: 'gated', shutdown: 20 })
+      release = undefined
+      sup.send('g', 'wait')
+      await waitFor(() => release !== undefined, 2000, 'the gated message to begin')
+      await sup.terminate('g') // killed: the gated message is still in flight
+      await sup.start({ id: 'g', behaviour: 'gated' })
+      sup.send('g', 'add')
+      release!(outcome)
+      await tick()
+      sup.send('g', 'add')
+      expect(await sup.query('g', 'get', 1000)).toMatchObject({ n: 2 })
+      await sup.terminate('g')
+    }
+    expect(events.filter((e) => e.type !== 'message:dead').map((e) => [e.type, e.detail.reason])).toEqual(
+      Array(2)
+        .fill([
+          ['child:started', undefined],
+          ['child:stopped', 'killed'],
+          ['child:started', undefined],
+          ['child:stopped', 'shutdown'],
+        ])
+        .flat(),
+    )
+  })
+
+  it('terminate during the restart window stops the child for good', async () => {
+    const sup = supervisor()
+    await sup.start({ id: 'r', behaviour: 'probe', restart: 'permanent' })
+    let terminated: Promise<void> | undefined
+    sup.addEventListener('message:dead', (e) => {
+      if (e.detail.reason === 'crashed') terminated = sup.terminate('r')
+    })
+    const stopped = nextEvent(sup, 'child:stopped')
+    sup.send('r', { op: 'crash' })
+    expect(await stopped).toMatchObject({ id: 'r', reason: 'crash' })
+    await terminated
+    expect(sup.has('r')).toBe(false)
+  })
+
   it('shutdown 0 kills at once without running terminate', async () => {
     const sup = supervisor()
     await sup.start({ id: 'b', behaviour: 'probe', shutdown: 0 })

@@ -678,8 +678,9 @@ export class LocalSupervisor extends EventTarget {
       const inTime = shutdown > 0 && (await withTimeout(graceful(), shutdown))
       if (inTime && !inc.detached) {
         nact.dispatch(inc.ref, STOP)
-        // Diverting the queue is quick; the floor only guards against an actor nact lost.
-        await withTimeout(inc.nactStopped.promise, Math.max(deadline - Date.now(), 100))
+        // Diverting the queued messages is quick. The cap guards against an actor nact has lost
+        // (its system stopped first): then we fall through to nact.stop below.
+        await withTimeout(inc.nactStopped.promise, Math.min(Math.max(deadline - Date.now(), 100), 1000))
       }
       if (!inTime) {
         log('%s: incarnation %d did not stop within %d ms: killed', rec.spec.id, inc.n, shutdown)
