@@ -49,6 +49,7 @@ class Channel {
 
   constructor(
     readonly stream: Stream,
+    readonly peerId: PeerId,
     readonly peer: string,
     private readonly owner: Libp2pTransport,
   ) {
@@ -246,6 +247,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     if (known.attempts >= REDIAL_ATTEMPTS) {
       this.log('giving up redialling %s', id)
       this.known.delete(id)
+      this.listenAddrs.delete(id)
       return
     }
     const delay = Math.min(REDIAL_MAX, REDIAL_BASE * 2 ** known.attempts)
@@ -318,7 +320,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       const stream = await this.node.dialProtocol(peerId, RPC_PROTOCOL, {
         signal: signal ?? AbortSignal.timeout(DIAL_TIMEOUT),
       })
-      const channel = this.attach(stream, id)
+      const channel = this.attach(stream, peerId)
       channel.send(HEARTBEAT_FRAME)
       return channel
     })()
@@ -334,12 +336,12 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       stream.abort(new Error('stopping'))
       return
     }
-    this.attach(stream, peerId.toString())
+    this.attach(stream, peerId)
   }
 
-  private attach(stream: Stream, peer: string): Channel {
-    const channel = new Channel(stream, peer, this)
-    this.session(peer).channels.add(channel)
+  private attach(stream: Stream, peerId: PeerId): Channel {
+    const channel = new Channel(stream, peerId, peerId.toString(), this)
+    this.session(channel.peer).channels.add(channel)
     return channel
   }
 
@@ -383,13 +385,11 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   // ---- liveness ---------------------------------------------------------------------
 
   private heartbeat(): void {
-    for (const [id, s] of this.sessions) {
-      if (s.out === undefined) continue
-      s.out.then(
+    for (const s of this.sessions.values()) {
+      s.out?.then(
         (c) => c.send(HEARTBEAT_FRAME),
         () => {},
       )
-      void id
     }
   }
 
@@ -423,14 +423,14 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       return
     }
     const peer = channel.peer
-    const s = this.sessions.get(peer)
-    if (s !== undefined) s.lastSeen = Date.now()
-    if (!this.upPeers.has(peer) && this.connected(this.modules.peerIdFromString(peer))) {
-      if (this.markUp(peer)) {
-        this.remember(this.modules.peerIdFromString(peer))
-        // Make sure we have our own channel to it too (for heartbeats and requests).
-        this.outbound(this.modules.peerIdFromString(peer)).catch(() => {})
-      }
+    this.session(peer).lastSeen = Date.now()
+    // Up = connected and speaking our protocol (this valid frame proves it).
+    if (!this.upPeers.has(peer) && this.connected(channel.peerId) && this.markUp(peer)) {
+      this.remember(channel.peerId)
+      // Make sure we have our own channel to it too (for heartbeats and requests).
+      this.outbound(channel.peerId).catch(() => {})
+      // Identify may have finished before it was up: introduce it now (idempotent).
+      this.exchangePeers(peer)
     }
     switch (frame.type) {
       case FRAME_REQUEST: {

@@ -78,7 +78,7 @@ describe('libp2p transport', () => {
     expect(new TextDecoder().decode(await b!.request(c!.nodeId, '/who/1', bytes()))).toBe(b!.nodeId)
   })
 
-  it('reports a SIGKILLed node in another process down within 1 s, and a frozen one after failureTimeout', async () => {
+  it('reports a SIGKILLed node in another process down within 1 s, a frozen one after failureTimeout, and reconnects when it thaws', async () => {
     const [a] = track(await createTransport({ failureTimeout: 600 }))
     const killed = await spawnNode({ failureTimeout: 600, bootstrap: a!.addresses })
     const frozen = await spawnNode({ failureTimeout: 600, bootstrap: a!.addresses })
@@ -107,6 +107,13 @@ describe('libp2p transport', () => {
     expect(frozenMs).toBeLessThan(1200)
     expect(events.filter((e) => e.type === 'peer:down')).toHaveLength(2)
     expect(a!.peers()).toEqual([])
+
+    // Thawed, the node is redialled (or redials) and comes back up, once.
+    const up = nextPeerEvent(a!, 'peer:up', frozen.nodeId, 8000)
+    frozen.child.kill('SIGCONT')
+    await up
+    expect([...(await a!.request(frozen.nodeId, '/echo/1', bytes(5)))]).toEqual([5])
+    expect(events.filter((e) => e.type === 'peer:up')).toEqual([{ type: 'peer:up', nodeId: frozen.nodeId }])
     console.log(`down after SIGKILL: ${killMs.toFixed(0)} ms; after SIGSTOP: ${frozenMs.toFixed(0)} ms`)
   })
 
