@@ -14,6 +14,13 @@ import type { RequestHandler, RequestOptions, SubscriptionHandler, TransportStat
 /** What running a local handler gave: a response, or an error code and message for the caller. */
 export type HandlerResult = { ok: true; data: Uint8Array } | { ok: false; code: number; message: string }
 
+/**
+ * Largest publication: gossipsub frames its RPCs with a 4 MiB length-prefix limit, so a
+ * publication (plus signature, topic and framing) must stay below it whatever
+ * `maxMessageBytes` says. Larger data goes by request.
+ */
+export const MAX_PUBLISH_BYTES = 4 * 1024 * 1024 - 64 * 1024
+
 interface Pending {
   nodeId: string
   protocol: string
@@ -39,6 +46,8 @@ export abstract class BaseTransport extends EventTarget {
 
   protected readonly log: LogFn
   protected readonly maxMessageBytes: number
+  /** min(maxMessageBytes, {@link MAX_PUBLISH_BYTES}). */
+  protected readonly maxPublishBytes: number
   protected readonly requestTimeout: number
   protected readonly subscriptions = new Map<string, Set<SubscriptionHandler>>()
   protected readonly handlers = new Map<string, RequestHandler>()
@@ -64,6 +73,7 @@ export abstract class BaseTransport extends EventTarget {
     super()
     this.log = options.log
     this.maxMessageBytes = options.maxMessageBytes
+    this.maxPublishBytes = Math.min(options.maxMessageBytes, MAX_PUBLISH_BYTES)
     this.requestTimeout = options.requestTimeout
   }
 
@@ -91,12 +101,15 @@ export abstract class BaseTransport extends EventTarget {
       this.log('publish on %s after stop ignored', topic)
       return
     }
-    if (data.length > this.maxMessageBytes) {
-      throw new MessageTooLargeError(data.length, this.maxMessageBytes, 'publication')
+    if (data.length > this.maxPublishBytes) {
+      throw new MessageTooLargeError(data.length, this.maxPublishBytes, 'publication')
     }
     this.counters.published++
     let batch = this.batches.get(topic)
-    if (batch !== undefined && batch.bytes + data.length > this.maxMessageBytes) {
+    if (
+      batch !== undefined &&
+      batch.bytes + data.length + 8 * (batch.payloads.length + 2) > this.maxPublishBytes
+    ) {
       this.flushTopic(topic)
       batch = undefined
     }

@@ -23,6 +23,7 @@
 // Must stay the first import: libp2p needs Promise.withResolvers (Node ≥ 22).
 import './polyfill.js'
 
+export { MAX_PUBLISH_BYTES } from './base-transport.js'
 export {
   AbortError,
   InvalidOptionsError,

@@ -617,7 +617,6 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
         allowPublishToZeroTopicPeers: true,
         ignoreDuplicatePublishError: true,
         emitSelf: false,
-        maxInboundDataLength: options.maxMessageBytes + FRAME_OVERHEAD,
       }),
     },
   })

@@ -74,7 +74,7 @@ export interface Transport extends EventTarget {
    * Publishes `data` on `topic` to every subscribed peer (not to this node's own
    * subscribers). Fire and forget: publishing with no subscribers is not an error;
    * payloads are batched per topic within a tick.
-   * @throws {MessageTooLargeError} if `data` exceeds `maxMessageBytes`
+   * @throws {MessageTooLargeError} if `data` exceeds `maxMessageBytes` or `MAX_PUBLISH_BYTES` (≈ 4 MiB, a gossipsub limit)
    */
   publish(topic: string, data: Uint8Array): void
   /** Subscribes to `topic`; returns a function that removes this handler. */

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url'
 import {
   createTransport,
   InvalidOptionsError,
+  MAX_PUBLISH_BYTES,
+  MessageTooLargeError,
   RPC_PROTOCOL,
   type Transport,
   type TransportInit,
@@ -195,6 +197,20 @@ describe('libp2p transport', () => {
     const [b] = track(await createTransport({ bootstrap: a!.addresses }))
     await waitFor(() => b!.peers().includes(a!.nodeId))
     expect([...(await b!.request(a!.nodeId, '/echo/1', bytes(1, 2)))]).toEqual([1, 2])
+  })
+
+  it('carries publications up to MAX_PUBLISH_BYTES and refuses larger ones', async () => {
+    const [a] = track(await createTransport())
+    const [b] = track(await createTransport({ bootstrap: a!.addresses }))
+    const sizes: number[] = []
+    b!.subscribe('big', (d) => sizes.push(d.length))
+    await waitFor(() => {
+      if (sizes.length === 0) a!.publish('big', bytes(1))
+      return sizes.length > 0
+    }, 10_000)
+    a!.publish('big', new Uint8Array(MAX_PUBLISH_BYTES))
+    await waitFor(() => sizes.includes(MAX_PUBLISH_BYTES), 10_000)
+    expect(() => a!.publish('big', new Uint8Array(MAX_PUBLISH_BYTES + 1))).toThrow(MessageTooLargeError)
   })
 
   it('refuses bad options with InvalidOptionsError', async () => {
