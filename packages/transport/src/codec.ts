@@ -86,8 +86,20 @@ function frameBuffer(bodyLength: number): [Uint8Array, number] {
   return [buf, writeVarint(buf, 0, bodyLength)]
 }
 
+// Protocol names repeat: encode each once (bounded, so hostile input cannot grow it).
+const protocolBytes = new Map<string, Uint8Array>()
+
+function encodeProtocol(protocol: string): Uint8Array {
+  let bytes = protocolBytes.get(protocol)
+  if (bytes === undefined) {
+    bytes = encoder.encode(protocol)
+    if (protocolBytes.size < 1024) protocolBytes.set(protocol, bytes)
+  }
+  return bytes
+}
+
 export function encodeRequest(id: number, protocol: string, data: Uint8Array): Uint8Array {
-  const proto = encoder.encode(protocol)
+  const proto = encodeProtocol(protocol)
   const [buf, start] = frameBuffer(
     1 + varintLength(id) + varintLength(proto.length) + proto.length + data.length,
   )

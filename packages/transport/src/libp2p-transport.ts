@@ -391,6 +391,13 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         () => {},
       )
     }
+    // An up peer whose outbound stream closed or failed to open: reopen it, or it would
+    // stop hearing from us and report us down.
+    for (const id of this.upPeers) {
+      const s = this.sessions.get(id)
+      const c = s?.channels.values().next().value
+      if (s !== undefined && s.out === undefined && c !== undefined) this.outbound(c.peerId).catch(() => {})
+    }
   }
 
   private checkSilence(): void {
@@ -511,7 +518,19 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         `cannot reach ${nodeId} (${(err as Error)?.message}): check it runs and is connected (t.peers())`,
       )
     }
-    if (!channel.send(encodeRequest(id, protocol, data))) {
+    const frame = encodeRequest(id, protocol, data)
+    if (channel.send(frame)) return
+    // The stream closed under us (the peer may still be connected): one fresh stream.
+    const s = this.sessions.get(nodeId)
+    if (s !== undefined && s.out !== undefined && (await s.out.catch(() => undefined)) === channel)
+      s.out = undefined
+    let retry: Channel | undefined
+    try {
+      retry = await this.outbound(peerId, signal)
+    } catch {
+      if (signal.aborted) return
+    }
+    if (retry === undefined || !retry.send(frame)) {
       throw new PeerUnreachableError(nodeId, `the stream to ${nodeId} closed: retry when it is up`)
     }
   }
