@@ -312,13 +312,13 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   }
 
   /** Our long-lived outbound stream to `peerId`, opened once and reused. */
-  private outbound(peerId: PeerId, signal?: AbortSignal): Promise<Channel> {
+  private outbound(peerId: PeerId): Promise<Channel> {
     const id = peerId.toString()
     const s = this.session(id)
     if (s.out !== undefined) return s.out
     const opening = (async () => {
       const stream = await this.node.dialProtocol(peerId, RPC_PROTOCOL, {
-        signal: signal ?? AbortSignal.timeout(DIAL_TIMEOUT),
+        signal: AbortSignal.timeout(DIAL_TIMEOUT),
       })
       const channel = this.attach(stream, peerId)
       channel.send(HEARTBEAT_FRAME)
@@ -510,7 +510,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     }
     let channel: Channel
     try {
-      channel = await this.outbound(peerId, signal)
+      channel = await untilAborted(this.outbound(peerId), signal)
     } catch (err) {
       if (signal.aborted) return // timed out or aborted: already settled
       throw new PeerUnreachableError(
@@ -526,7 +526,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       s.out = undefined
     let retry: Channel | undefined
     try {
-      retry = await this.outbound(peerId, signal)
+      retry = await untilAborted(this.outbound(peerId), signal)
     } catch {
       if (signal.aborted) return
     }
@@ -546,6 +546,28 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.sessions.clear()
     await this.node.stop()
   }
+}
+
+/**
+ * `promise`, or a rejection once `signal` aborts. The opening of a stream is shared by
+ * every request waiting for it, so one request's abort must not cancel it for the others.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error('aborted'))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('aborted'))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err instanceof Error ? err : new Error(String(err)))
+      },
+    )
+  })
 }
 
 /** Derives the libp2p private-network key file (PSK v1, base16) from a cluster key string. */

@@ -189,7 +189,10 @@ describe('libp2p transport', () => {
     // A well-formed request still gets its answer over a raw stream…
     const replies: Uint8Array[] = []
     s.addEventListener('message', (e) => replies.push(e.data.subarray()))
-    s.send(Uint8Array.of(11, 1, 7, 7, ...new TextEncoder().encode('/echo/1'), 42))
+    // (split over two writes, so the frame arrives in two chunks)
+    const frame = Uint8Array.of(11, 1, 7, 7, ...new TextEncoder().encode('/echo/1'), 42)
+    s.send(frame.subarray(0, 5))
+    s.send(frame.subarray(5))
     await waitFor(() => replies.length > 0)
     expect([...replies[0]!]).toEqual([3, 2, 7, 42])
 
