@@ -87,6 +87,19 @@ export class AWLWWMap<V = Value> {
     return new Map(this.entries())
   }
 
+  /**
+   * Every live value of `key`, the winner first. More than one means concurrent writes that
+   * no replica has yet superseded (e.g. both sides of a healed network partition wrote it):
+   * `get` reads the winner; an application can use this to resolve the conflict its own way,
+   * and a later `set` supersedes them all.
+   */
+  siblings(key: string): V[] {
+    const rec = this.records.get(key)
+    if (rec === undefined) return []
+    const w = winner(rec.entries)
+    return [w.value, ...rec.entries.filter((e) => e !== w).map((e) => e.value)]
+  }
+
   /** Writes `value` under `key`, superseding every write to `key` this replica has seen. */
   set(key: string, value: V): Delta<V> {
     assertKey(key)

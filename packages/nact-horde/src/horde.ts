@@ -1,0 +1,880 @@
+import { AWLWWMap, assertValue, type Delta, type Diff, decodeDelta, encodeDelta } from '@nact-horde/crdt'
+import { createTransport, type Transport } from '@nact-horde/transport'
+import createDebug from 'debug'
+import { type ChildSpec, type RestartType, validateChildSpec } from './behaviour.js'
+import type { DistributionStrategy, MemberInfo } from './distribution/strategy.js'
+import {
+  AlreadyStartedError,
+  InvalidChildSpecError,
+  InvalidOptionsError,
+  NoAliveNodesError,
+  NodeShuttingDownError,
+  NotFoundError,
+  NotSerializableError,
+  QuorumNotMetError,
+  TimeoutError,
+  UnknownBehaviourError,
+} from './errors.js'
+import { LocalSupervisor } from './local/local-supervisor.js'
+import { type HordeOptions, isTransport, type ResolvedHordeOptions, resolveHordeOptions } from './options.js'
+import {
+  decodeRequest,
+  decodeResponse,
+  encodeError,
+  encodeOk,
+  encodeRequest,
+  type RemoteChild,
+  type Request,
+} from './protocol.js'
+
+const log = createDebug('horde:supervisor')
+
+/** A child as `whichChildren()` reports it. */
+export interface ChildInfo {
+  id: string
+  node: string
+  behaviour: string
+  restart: RestartType
+  status: 'running' | 'restarting'
+}
+
+/** What `countChildren()` reports, cluster-wide. */
+export interface ChildCounts {
+  /** Children the cluster knows of (running, restarting or being moved). */
+  specs: number
+  /** Children running right now on a reachable node. */
+  active: number
+  /** Every child is a worker: equal to `specs`. */
+  workers: number
+  /** Children that are supervisors themselves: always 0. */
+  supervisors: number
+}
+
+export type MemberStatus = MemberInfo['status']
+
+/** Events of a horde; every detail carries the node it happened on. */
+export interface HordeEventMap {
+  'child:started': CustomEvent<{ id: string; node: string }>
+  'child:restarted': CustomEvent<{ id: string; node: string; reason: string }>
+  'child:stopped': CustomEvent<{ id: string; node: string; reason: string }>
+  'child:failed': CustomEvent<{ id: string; node: string; reason: string; error: unknown }>
+  /** This node ran a duplicate of `id` (after a partition healed) and stopped it, or kept it as the survivor. */
+  'child:conflict': CustomEvent<{ id: string; node: string; survivor: string }>
+  'member:up': CustomEvent<{ nodeId: string }>
+  'member:down': CustomEvent<{ nodeId: string; status: MemberStatus }>
+  'message:dead': CustomEvent<{ id: string; reason: string; message: unknown }>
+}
+
+/** What the replicated map holds under `c/<id>`: where a child runs and how to start it. */
+interface ChildRecord {
+  node: string
+  spec: Required<Pick<ChildSpec, 'id' | 'behaviour' | 'restart' | 'shutdown'>> & { args: unknown }
+  /** Set while a planned move is under way: the node it comes from, and the state it carries. */
+  from?: string
+  saved?: unknown
+  hasSaved?: boolean
+}
+
+/** Under `m/<nodeId>`: what a node says of itself. */
+interface MemberRecord {
+  status: 'alive' | 'shutting_down' | 'left'
+  addresses: string[]
+}
+
+const CHILD = 'c/'
+const MEMBER = 'm/'
+const CONFIG_MEMBERS = 'cfg/members'
+
+/**
+ * One node's part of a distributed supervisor. Create it with {@link startHorde}.
+ *
+ * The cluster's knowledge lives in a replicated δ-CRDT map: which nodes are members and what
+ * they say of themselves, and, for each child, its spec and the node that runs it. Every node
+ * runs exactly the children the map assigns to it, and reacts to every change of the map:
+ * starting children assigned to it, stopping children assigned elsewhere, and — on one node,
+ * the coordinator — reassigning the children of members that died.
+ */
+export class Horde extends EventTarget {
+  readonly nodeId: string
+  readonly name: string
+  private readonly map: AWLWWMap<unknown>
+  private readonly local: LocalSupervisor
+  private readonly strategy: DistributionStrategy
+  private readonly up = new Set<string>()
+  private readonly busy = new Map<string, Promise<unknown>>()
+  private readonly expectedStops = new Set<string>()
+  private readonly dirty = new Set<string>()
+  private dirtyAll = false
+  private flushScheduled = false
+  private lastStatuses = new Map<string, MemberStatus>()
+  private readonly waiters = new Set<() => void>()
+  private readonly unsubscribe: (() => void)[] = []
+  private syncTimer: NodeJS.Timeout | undefined
+  private readonly syncing = new Set<string>()
+  private shuttingDown = false
+  private stopped = false
+  private stopPromise: Promise<void> | undefined
+  private readonly topic: string
+  private readonly rpcProtocol: string
+  private readonly syncProtocol: string
+
+  /** @internal Use {@link startHorde}. */
+  constructor(
+    readonly transport: Transport,
+    private readonly ownsTransport: boolean,
+    system: unknown,
+    private readonly options: ResolvedHordeOptions,
+  ) {
+    super()
+    this.nodeId = transport.nodeId
+    this.name = options.name
+    this.strategy = options.strategy
+    this.map = new AWLWWMap<unknown>()
+    const ns = encodeURIComponent(options.name)
+    this.topic = `nact-horde/${ns}/delta`
+    this.rpcProtocol = `/nact-horde/${ns}/rpc/1`
+    this.syncProtocol = `/nact-horde/${ns}/sync/1`
+    this.local = new LocalSupervisor({
+      system,
+      behaviours: options.behaviours,
+      node: this.nodeId,
+      name: options.name,
+      maxRestarts: options.maxRestarts,
+      maxSeconds: options.maxSeconds,
+      defaultShutdown: options.shutdown,
+    })
+    this.wireLocalEvents()
+  }
+
+  /** This node's transport addresses, for others to bootstrap from. */
+  get addresses(): string[] {
+    return this.transport.addresses
+  }
+
+  /** @internal Joins the cluster: announces this node and starts anti-entropy. */
+  async start(): Promise<void> {
+    const t = this.transport
+    this.unsubscribe.push(
+      t.subscribe(this.topic, (bytes, from) => this.onGossip(bytes, from)),
+      t.handle(this.syncProtocol, (bytes, from) => this.onSync(bytes, from)),
+      t.handle(this.rpcProtocol, (bytes, from) => this.onRequest(bytes, from)),
+    )
+    const onUp = (e: Event) => this.onPeerUp((e as CustomEvent<{ nodeId: string }>).detail.nodeId)
+    const onDown = (e: Event) => this.onPeerDown((e as CustomEvent<{ nodeId: string }>).detail.nodeId)
+    t.addEventListener('peer:up', onUp)
+    t.addEventListener('peer:down', onDown)
+    this.unsubscribe.push(
+      () => t.removeEventListener('peer:up', onUp),
+      () => t.removeEventListener('peer:down', onDown),
+    )
+    this.write(MEMBER + this.nodeId, { status: 'alive', addresses: t.addresses } satisfies MemberRecord)
+    for (const p of t.peers()) this.onPeerUp(p)
+    this.syncTimer = setInterval(() => {
+      for (const p of this.up) void this.syncWith(p)
+    }, this.options.syncInterval)
+    this.syncTimer.unref()
+    this.scheduleAll()
+  }
+
+  // ——— public API ———
+
+  /**
+   * Starts a child somewhere in the cluster (the distribution strategy picks the node) and
+   * resolves with where it runs. Rejects with AlreadyStartedError (its `node` says where),
+   * UnknownBehaviourError, NoAliveNodesError, QuorumNotMetError, NodeShuttingDownError,
+   * InvalidChildSpecError, NotSerializableError or TimeoutError.
+   */
+  async startChild(input: Partial<ChildSpec> & { behaviour: string }): Promise<{ id: string; node: string }> {
+    const spec = this.normalizeSpec(input)
+    if (this.shuttingDown) throw new NodeShuttingDownError(this.nodeId)
+    const members = this.memberInfos()
+    if (!this.strategy.hasQuorum(members)) throw new QuorumNotMetError()
+    const existing = this.childRecord(spec.id)
+    if (existing !== undefined) throw new AlreadyStartedError(spec.id, existing.node)
+    const target = this.strategy.chooseNode(spec, members)
+    if (target === undefined) throw new NoAliveNodesError()
+    if (target === this.nodeId) return this.startHere(spec)
+    return (await this.call(target, { op: 'start', spec })) as { id: string; node: string }
+  }
+
+  /** Stops a child wherever it runs, for good. Rejects with NotFoundError. */
+  async terminateChild(id: string): Promise<void> {
+    if (typeof id !== 'string') throw new InvalidChildSpecError('terminateChild needs a child id (a string)')
+    const rec = this.childRecord(id)
+    if (rec === undefined) throw new NotFoundError(id)
+    if (rec.node === this.nodeId || !this.isAlive(rec.node)) {
+      await this.terminateHere(id)
+      return
+    }
+    await this.call(rec.node, { op: 'terminate', id })
+  }
+
+  /** Every child in the cluster with its node and status. Unreachable members are skipped after the request timeout. */
+  async whichChildren(): Promise<ChildInfo[]> {
+    const out: ChildInfo[] = []
+    await Promise.all(
+      this.aliveNodes().map(async (node) => {
+        try {
+          const list =
+            node === this.nodeId
+              ? this.localChildInfos()
+              : ((await this.call(node, { op: 'children' })) as RemoteChild[])
+          for (const c of list) out.push({ ...c, node, restart: c.restart as RestartType })
+        } catch (err) {
+          log('whichChildren: skipping %s: %s', node, (err as Error).message)
+        }
+      }),
+    )
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  /** The children running (or restarting) on this node only; no network. */
+  localChildren(): ChildInfo[] {
+    return this.localChildInfos().map((c) => ({ ...c, node: this.nodeId, restart: c.restart as RestartType }))
+  }
+
+  /** Children counts, cluster-wide. */
+  async countChildren(): Promise<ChildCounts> {
+    const running = (await this.whichChildren()).filter((c) => c.status === 'running').length
+    let specs = 0
+    for (const k of this.map.keys()) if (k.startsWith(CHILD)) specs++
+    return { specs, active: running, workers: specs, supervisors: 0 }
+  }
+
+  /** Every member this node knows of, with its status. */
+  members(): { nodeId: string; status: MemberStatus }[] {
+    return this.memberInfos().map((m) => ({ nodeId: m.nodeId, status: m.status }))
+  }
+
+  /** Resolves once the distribution strategy has a quorum; rejects with TimeoutError after `timeout` ms. */
+  waitForQuorum(timeout = this.options.requestTimeout): Promise<void> {
+    return this.waitUntil(() => this.strategy.hasQuorum(this.memberInfos()), timeout, 'quorum')
+  }
+
+  /**
+   * Sets the cluster's members (Horde.Cluster.set_members). Replicated: every node adopts the
+   * latest list. A live node removed from the list hands its children to the remaining members
+   * (with their state, where behaviours export it); they are not lost.
+   */
+  async setMembers(nodeIds: string[]): Promise<void> {
+    if (!Array.isArray(nodeIds) || !nodeIds.every((n) => typeof n === 'string' && n.length > 0)) {
+      throw new InvalidOptionsError('setMembers needs an array of node ids')
+    }
+    this.write(CONFIG_MEMBERS, [...new Set(nodeIds)].sort())
+    this.scheduleAll()
+    await this.pushToPeers()
+  }
+
+  /**
+   * Leaves the cluster gracefully: refuses new starts, hands every child to the remaining
+   * members (stopping each within its shutdown time, carrying its state where the behaviour
+   * exports it) and resolves once they run there. Safe to call twice.
+   */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop()
+    return this.stopPromise
+  }
+
+  /** Counters for metrics. */
+  stats(): { children: number; members: number; syncBytesSent: number } {
+    let syncBytesSent = 0
+    for (const p of this.up) syncBytesSent += this.map.link(p).stats.bytesSent
+    return { children: this.local.count(), members: this.aliveNodes().length, syncBytesSent }
+  }
+
+  // ——— membership ———
+
+  private configuredMembers(): string[] | 'auto' {
+    const cfg = this.map.get(CONFIG_MEMBERS)
+    if (Array.isArray(cfg)) return cfg as string[]
+    return this.options.members
+  }
+
+  private memberRecord(nodeId: string): MemberRecord | undefined {
+    return this.map.get(MEMBER + nodeId) as MemberRecord | undefined
+  }
+
+  private statusOf(nodeId: string): MemberStatus {
+    const rec = this.memberRecord(nodeId)
+    if (nodeId === this.nodeId) return this.shuttingDown ? 'shutting_down' : 'alive'
+    if (rec === undefined) return 'uninitialized'
+    if (rec.status === 'left' || !this.up.has(nodeId)) return 'dead'
+    return rec.status
+  }
+
+  private memberInfos(): MemberInfo[] {
+    const configured = this.configuredMembers()
+    if (configured !== 'auto') return configured.map((nodeId) => ({ nodeId, status: this.statusOf(nodeId) }))
+    const out: MemberInfo[] = []
+    for (const key of this.map.keys()) {
+      if (!key.startsWith(MEMBER)) continue
+      const nodeId = key.slice(MEMBER.length)
+      if (this.memberRecord(nodeId)?.status === 'left' && nodeId !== this.nodeId) continue
+      out.push({ nodeId, status: this.statusOf(nodeId) })
+    }
+    return out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1))
+  }
+
+  private isAlive(nodeId: string): boolean {
+    return this.memberInfos().some((m) => m.nodeId === nodeId && m.status === 'alive')
+  }
+
+  /** Nodes that can answer for their children: alive or shutting-down members, and this node. */
+  private aliveNodes(): string[] {
+    const nodes = this.memberInfos()
+      .filter((m) => m.nodeId !== this.nodeId && (m.status === 'alive' || m.status === 'shutting_down'))
+      .map((m) => m.nodeId)
+    if (!this.stopped) nodes.push(this.nodeId)
+    return nodes
+  }
+
+  /** Emits member:up / member:down for every status change since the last look. */
+  private diffMembers(): void {
+    const now = new Map(this.memberInfos().map((m) => [m.nodeId, m.status]))
+    for (const [nodeId, status] of now) {
+      const was = this.lastStatuses.get(nodeId)
+      if (status === 'alive' && was !== 'alive') this.emit('member:up', { nodeId })
+      if (status !== 'alive' && was === 'alive') this.emit('member:down', { nodeId, status })
+    }
+    for (const [nodeId, was] of this.lastStatuses) {
+      if (!now.has(nodeId) && was === 'alive') this.emit('member:down', { nodeId, status: 'dead' })
+    }
+    this.lastStatuses = now
+  }
+
+  private onPeerUp(nodeId: string): void {
+    if (this.stopped || this.up.has(nodeId)) return
+    this.up.add(nodeId)
+    this.scheduleAll()
+    void this.syncWith(nodeId)
+  }
+
+  private onPeerDown(nodeId: string): void {
+    if (!this.up.delete(nodeId)) return
+    this.map.unlink(nodeId)
+    this.scheduleAll()
+  }
+
+  // ——— replication ———
+
+  /** Writes locally, gossips the delta, and reacts as the map changed. */
+  private write(key: string, value: unknown): void {
+    this.publish(this.map.set(key, value))
+    this.schedule(key)
+  }
+
+  private remove(key: string): void {
+    if (!this.map.has(key)) return
+    this.publish(this.map.delete(key))
+    this.schedule(key)
+  }
+
+  private publish(delta: Delta<unknown>): void {
+    if (this.stopped) return
+    try {
+      this.transport.publish(this.topic, encodeDelta(delta))
+    } catch (err) {
+      // Gossip is best effort; anti-entropy delivers what it could not.
+      log('publish failed: %s', (err as Error).message)
+    }
+  }
+
+  private onGossip(bytes: Uint8Array, from: string): void {
+    if (this.stopped) return
+    try {
+      this.react(this.map.join(decodeDelta(bytes)))
+    } catch (err) {
+      log('dropped a malformed delta from %s: %s', from, (err as Error).message)
+    }
+  }
+
+  private onSync(bytes: Uint8Array, from: string): Uint8Array {
+    if (this.stopped) return new Uint8Array(0)
+    const link = this.map.link(from)
+    if (bytes.length > 0) this.react(link.receive(bytes))
+    return link.generate() ?? new Uint8Array(0)
+  }
+
+  /** Runs the sync protocol with a peer until both sides have nothing to say (bounded). */
+  private async syncWith(peer: string): Promise<void> {
+    if (this.syncing.has(peer) || this.stopped) return
+    this.syncing.add(peer)
+    try {
+      for (let round = 0; round < 16 && this.up.has(peer); round++) {
+        const link = this.map.link(peer)
+        const msg = link.generate()
+        if (msg === null) return
+        const reply = await this.transport.request(peer, this.syncProtocol, msg, {
+          timeout: this.options.requestTimeout,
+        })
+        if (reply.length > 0) this.react(link.receive(reply))
+        else if (link.idle) return
+      }
+    } catch (err) {
+      log('sync with %s failed: %s', peer, (err as Error).message)
+    } finally {
+      this.syncing.delete(peer)
+    }
+  }
+
+  /** One sync round with every peer, awaited: pushes this node's latest writes before it goes on. */
+  private async pushToPeers(): Promise<void> {
+    await Promise.all([...this.up].map((p) => this.syncWith(p)))
+  }
+
+  private react(diffs: Diff<unknown>[]): void {
+    for (const d of diffs) this.schedule(d.key)
+  }
+
+  private schedule(key: string): void {
+    if (key.startsWith(CHILD)) this.dirty.add(key.slice(CHILD.length))
+    else this.dirtyAll = true
+    this.scheduleFlush()
+  }
+
+  private scheduleAll(): void {
+    this.dirtyAll = true
+    this.scheduleFlush()
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => {
+      this.flushScheduled = false
+      this.flush()
+    })
+  }
+
+  /** Brings this node's running children in line with the map. */
+  private flush(): void {
+    if (this.stopped) return
+    let ids: Iterable<string>
+    if (this.dirtyAll) {
+      this.dirtyAll = false
+      this.diffMembers()
+      const all = new Set<string>()
+      for (const k of this.map.keys()) if (k.startsWith(CHILD)) all.add(k.slice(CHILD.length))
+      for (const c of this.local.children()) all.add(c.id)
+      ids = all
+      this.dirty.clear()
+    } else {
+      ids = [...this.dirty]
+      this.dirty.clear()
+    }
+    const members = this.memberInfos()
+    const ctx: ReconcileContext = {
+      members,
+      quorum: this.strategy.hasQuorum(members),
+      coordinator: this.coordinator(members),
+      member: members.some((m) => m.nodeId === this.nodeId),
+    }
+    for (const id of ids) this.reconcile(id, ctx)
+    for (const w of [...this.waiters]) w()
+  }
+
+  /** The alive member with the lowest id decides where orphaned children go. */
+  private coordinator(members: MemberInfo[]): string | undefined {
+    let c: string | undefined
+    for (const m of members) if (m.status === 'alive' && (c === undefined || m.nodeId < c)) c = m.nodeId
+    return c
+  }
+
+  private reconcile(id: string, ctx: ReconcileContext): void {
+    if (this.busy.has(id)) return // re-examined when the running action ends
+    const key = CHILD + id
+    const siblings = this.map.siblings(key) as ChildRecord[]
+    const running = this.local.has(id)
+    if (siblings.length === 0) {
+      if (running) this.act(id, () => this.stopHere(id, 'shutdown'))
+      return
+    }
+    let rec = siblings[0]!
+    if (siblings.length > 1) {
+      // Concurrent assignments (a healed partition): all nodes see the same candidates and
+      // pick the same survivor — the strategy's choice if it is a candidate, else the winner.
+      const preferred = this.strategy.chooseNode(rec.spec, ctx.members)
+      rec = siblings.find((s) => s.node === preferred) ?? rec
+      if (rec.node === this.nodeId && running) this.write(key, { node: this.nodeId, spec: rec.spec })
+    }
+    const ownerStatus = rec.node === this.nodeId ? (ctx.member ? 'alive' : 'dead') : this.statusOf(rec.node)
+
+    if (rec.node === this.nodeId) {
+      if (!ctx.member || this.shuttingDown) {
+        // Leaving: the child goes to the node the strategy picks among the others.
+        const others = ctx.members.filter((m) => m.nodeId !== this.nodeId)
+        const target = this.strategy.chooseNode(rec.spec, others)
+        if (running) this.act(id, () => this.handOff(id, rec, target))
+        else if (target !== undefined) this.reassign(rec, target)
+        return
+      }
+      if (!ctx.quorum) {
+        if (running) this.act(id, () => this.stopHere(id, 'shutdown', false))
+        return
+      }
+      if (!running) this.act(id, () => this.runHere(rec))
+      else if (this.options.redistribution === 'active' && rec.from === undefined) {
+        const desired = this.strategy.chooseNode(rec.spec, ctx.members)
+        if (desired !== undefined && desired !== this.nodeId)
+          this.act(id, () => this.handOff(id, rec, desired))
+      }
+      return
+    }
+
+    if (running) {
+      // Assigned elsewhere while it runs here: a planned move we made is finishing, or we ran
+      // a duplicate during a partition. The survivor is the strategy's choice among the two.
+      const preferred = this.strategy.chooseNode(rec.spec, ctx.members)
+      if (rec.from === undefined && preferred === this.nodeId && ctx.member && ctx.quorum) {
+        this.write(key, { node: this.nodeId, spec: rec.spec })
+        this.emit('child:conflict', { id, node: this.nodeId, survivor: this.nodeId })
+      } else {
+        if (rec.from !== this.nodeId)
+          this.emit('child:conflict', { id, node: this.nodeId, survivor: rec.node })
+        this.act(id, () => this.stopHere(id, 'shutdown', false))
+      }
+      return
+    }
+
+    if (ownerStatus === 'alive' || ownerStatus === 'shutting_down') return
+    // The owner is dead, left, or no longer a member: the coordinator reassigns the child.
+    if (ctx.coordinator !== this.nodeId || !ctx.quorum) return
+    const target = this.strategy.chooseNode(rec.spec, ctx.members)
+    if (target === undefined || target === rec.node) return
+    log('%s: owner %s is %s; reassigning to %s', id, rec.node, ownerStatus, target)
+    this.reassign(rec, target)
+  }
+
+  /** Assigns a child that is not running anywhere to `target` (temporary children are not restarted: forgotten). */
+  private reassign(rec: ChildRecord, target: string): void {
+    if (rec.spec.restart === 'temporary') this.remove(CHILD + rec.spec.id)
+    else this.write(CHILD + rec.spec.id, { node: target, spec: rec.spec })
+  }
+
+  /** Runs one local action per child at a time; re-examines the child when it ends. */
+  private act(id: string, action: () => Promise<unknown>): void {
+    const p = action()
+      .catch((err) => log('%s: %s', id, (err as Error).message))
+      .finally(() => {
+        this.busy.delete(id)
+        this.schedule(CHILD + id)
+      })
+    this.busy.set(id, p)
+  }
+
+  // ——— local actions ———
+
+  private async startHere(spec: ChildRecord['spec']): Promise<{ id: string; node: string }> {
+    const prior = this.busy.get(spec.id)
+    if (prior !== undefined) await prior.catch(() => undefined)
+    const existing = this.childRecord(spec.id)
+    if (existing !== undefined || this.local.has(spec.id)) {
+      throw new AlreadyStartedError(spec.id, existing?.node ?? this.nodeId)
+    }
+    if (this.shuttingDown) throw new NodeShuttingDownError(this.nodeId)
+    const p = this.local.start(this.localSpec(spec))
+    this.busy.set(
+      spec.id,
+      p.catch(() => undefined),
+    )
+    try {
+      await p
+      this.write(CHILD + spec.id, { node: this.nodeId, spec } satisfies ChildRecord)
+    } finally {
+      this.busy.delete(spec.id)
+    }
+    return { id: spec.id, node: this.nodeId }
+  }
+
+  /** Starts a child the map assigns to this node (after a failover or a planned move). */
+  private async runHere(rec: ChildRecord): Promise<void> {
+    const opts = rec.hasSaved ? { restoreState: rec.saved } : {}
+    try {
+      await this.local.start(this.localSpec(rec.spec), opts)
+    } catch (err) {
+      log('%s: could not start here: %s', rec.spec.id, (err as Error).message)
+      this.emit('child:failed', { id: rec.spec.id, node: this.nodeId, reason: 'start_failed', error: err })
+      if (this.childRecord(rec.spec.id)?.node === this.nodeId) this.remove(CHILD + rec.spec.id)
+      return
+    }
+    const now = this.childRecord(rec.spec.id)
+    if (now?.node === this.nodeId && now.from !== undefined) {
+      // The move is complete: drop the carried state from the map.
+      this.write(CHILD + rec.spec.id, { node: this.nodeId, spec: rec.spec })
+    }
+  }
+
+  private async stopHere(id: string, reason: 'shutdown' | 'handoff', forget = true): Promise<void> {
+    if (!this.local.has(id)) return
+    this.expectedStops.add(id)
+    try {
+      await this.local.terminate(id, reason)
+    } finally {
+      this.expectedStops.delete(id)
+    }
+    if (forget && this.childRecord(id)?.node === this.nodeId) this.remove(CHILD + id)
+  }
+
+  private async terminateHere(id: string): Promise<void> {
+    if (this.childRecord(id) === undefined && !this.local.has(id)) throw new NotFoundError(id)
+    const prior = this.busy.get(id)
+    if (prior !== undefined) await prior.catch(() => undefined)
+    this.remove(CHILD + id)
+    await this.stopHere(id, 'shutdown', false)
+  }
+
+  /**
+   * A planned move: stop the child here (draining it, so its state can travel) and assign it,
+   * with that state, to the node the strategy picks among the others.
+   */
+  private async handOff(id: string, rec: ChildRecord, target: string | undefined): Promise<void> {
+    if (target === undefined) {
+      // Nowhere to go: stop it but keep its record, so a node that joins later runs it.
+      await this.stopHere(id, 'shutdown', false)
+      return
+    }
+    let saved: unknown
+    let hasSaved = false
+    if (this.local.has(id)) {
+      this.expectedStops.add(id)
+      try {
+        const result = await this.local.drain(id)
+        if ('saved' in result) {
+          saved = result.saved
+          hasSaved = true
+        }
+      } finally {
+        this.expectedStops.delete(id)
+      }
+    }
+    if (rec.spec.restart === 'temporary') {
+      this.remove(CHILD + id)
+      return
+    }
+    const moved: ChildRecord = { node: target, spec: rec.spec, from: this.nodeId }
+    if (hasSaved) {
+      moved.saved = saved
+      moved.hasSaved = true
+    }
+    try {
+      this.write(CHILD + id, moved)
+    } catch (err) {
+      // The saved state is not storable: move the child without it.
+      log('%s: handoff state dropped: %s', id, (err as Error).message)
+      this.write(CHILD + id, { node: target, spec: rec.spec, from: this.nodeId })
+    }
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.stopped) return
+    this.shuttingDown = true
+    log('stopping: handing off %d children', this.local.count())
+    this.write(MEMBER + this.nodeId, { status: 'shutting_down', addresses: this.transport.addresses })
+    await this.pushToPeers()
+    this.scheduleAll()
+    const deadline = this.options.requestTimeout + this.maxShutdown()
+    try {
+      await this.waitUntil(() => this.handedOff(), deadline, 'handoff')
+    } catch (err) {
+      log('stop: %s', (err as Error).message)
+    }
+    await Promise.all([...this.busy.values()].map((p) => p.catch(() => undefined)))
+    this.write(MEMBER + this.nodeId, { status: 'left', addresses: this.transport.addresses })
+    await this.pushToPeers()
+    this.stopped = true
+    clearInterval(this.syncTimer)
+    for (const u of this.unsubscribe) u()
+    await this.local.stopAll('shutdown')
+    if (this.ownsTransport) await this.transport.stop()
+  }
+
+  /** No child runs here and every child we moved is running on its new node. */
+  private handedOff(): boolean {
+    if (this.local.count() > 0 || this.busy.size > 0) return false
+    // Nobody to hand to: the records stay, for a node that joins later to run.
+    if (!this.aliveNodes().some((n) => n !== this.nodeId)) return true
+    for (const [key, value] of this.map.entries()) {
+      if (!key.startsWith(CHILD)) continue
+      const rec = value as ChildRecord
+      if (rec.from === this.nodeId || rec.node === this.nodeId) return false
+    }
+    return true
+  }
+
+  private maxShutdown(): number {
+    let max = 0
+    for (const c of this.local.children()) {
+      const s = this.childRecord(c.id)?.spec.shutdown ?? this.options.shutdown
+      if (Number.isFinite(s) && s >= 0) max = Math.max(max, s)
+    }
+    return max
+  }
+
+  // ——— requests from other nodes ———
+
+  private async onRequest(bytes: Uint8Array, from: string): Promise<Uint8Array> {
+    let req: Request
+    try {
+      req = decodeRequest(bytes)
+    } catch (err) {
+      return encodeError(err)
+    }
+    try {
+      switch (req.op) {
+        case 'start':
+          log('start of %s proxied from %s', (req.spec as ChildSpec).id, from)
+          return encodeOk(await this.startHere(this.normalizeSpec(req.spec)))
+        case 'terminate':
+          await this.terminateHere(req.id)
+          return encodeOk(null)
+        case 'children':
+          return encodeOk(this.localChildInfos())
+      }
+    } catch (err) {
+      return encodeError(err)
+    }
+  }
+
+  private async call(node: string, req: Request): Promise<unknown> {
+    let reply: Uint8Array
+    try {
+      reply = await this.transport.request(node, this.rpcProtocol, encodeRequest(req), {
+        timeout: this.options.requestTimeout,
+      })
+    } catch (err) {
+      const e = err as Error
+      if (e.name === 'RemoteError' || e.name === 'NoHandlerError') throw err
+      throw new TimeoutError(
+        `node ${node} did not answer '${req.op}' within ${this.options.requestTimeout} ms (${e.message}); retry`,
+        this.options.requestTimeout,
+      )
+    }
+    return decodeResponse(reply)
+  }
+
+  // ——— helpers ———
+
+  private localChildInfos(): RemoteChild[] {
+    return this.local
+      .children()
+      .map((c) => ({ id: c.id, behaviour: c.behaviour, restart: c.restart, status: c.status }))
+  }
+
+  private childRecord(id: string): ChildRecord | undefined {
+    return this.map.get(CHILD + id) as ChildRecord | undefined
+  }
+
+  /** Validates a spec from a caller or a peer and fills in its defaults. */
+  private normalizeSpec(input: Partial<ChildSpec>): ChildRecord['spec'] {
+    if (typeof input !== 'object' || input === null)
+      throw new InvalidChildSpecError('a child spec must be an object')
+    const spec: ChildSpec = { ...input, id: input.id ?? crypto.randomUUID() } as ChildSpec
+    validateChildSpec(spec)
+    if (!Object.hasOwn(this.options.behaviours, spec.behaviour))
+      throw new UnknownBehaviourError(spec.behaviour)
+    const shutdown = spec.shutdown ?? this.options.shutdown
+    const out = {
+      id: spec.id,
+      behaviour: spec.behaviour,
+      args: spec.args ?? null,
+      restart: spec.restart ?? 'permanent',
+      // Infinity is not JSON: the replicated spec says -1 for "wait as long as it takes".
+      shutdown: Number.isFinite(shutdown) ? shutdown : -1,
+    }
+    try {
+      assertValue(out.args)
+    } catch (err) {
+      throw new NotSerializableError(
+        `child '${spec.id}': args must be JSON-like data: ${(err as Error).message}`,
+      )
+    }
+    return out
+  }
+
+  /** The spec the local supervisor runs: the replicated one with -1 turned back into Infinity. */
+  private localSpec(spec: ChildRecord['spec']): ChildSpec {
+    return { ...spec, shutdown: spec.shutdown < 0 ? Number.POSITIVE_INFINITY : spec.shutdown }
+  }
+
+  private wireLocalEvents(): void {
+    const l = this.local
+    l.addEventListener('child:started', (e) =>
+      this.emit('child:started', { id: e.detail.id, node: this.nodeId }),
+    )
+    l.addEventListener('child:restarted', (e) =>
+      this.emit('child:restarted', { id: e.detail.id, node: this.nodeId, reason: e.detail.reason }),
+    )
+    l.addEventListener('child:stopped', (e) => {
+      const { id, reason } = e.detail
+      this.emit('child:stopped', { id, node: this.nodeId, reason })
+      // A child that ended by itself (a transient or temporary child exiting) is done for good.
+      if (!this.expectedStops.has(id) && this.childRecord(id)?.node === this.nodeId) this.remove(CHILD + id)
+    })
+    l.addEventListener('child:failed', (e) => {
+      const { id, reason, error } = e.detail
+      this.emit('child:failed', { id, node: this.nodeId, reason, error })
+      if (this.childRecord(id)?.node === this.nodeId) this.remove(CHILD + id)
+    })
+    l.addEventListener('message:dead', (e) => this.emit('message:dead', e.detail))
+  }
+
+  private waitUntil(pred: () => boolean, timeout: number, what: string): Promise<void> {
+    if (pred()) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!pred()) return
+        this.waiters.delete(check)
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        this.waiters.delete(check)
+        reject(new TimeoutError(`${what} not reached within ${timeout} ms`, timeout))
+      }, timeout)
+      this.waiters.add(check)
+    })
+  }
+
+  private emit<K extends keyof HordeEventMap>(type: K, detail: HordeEventMap[K]['detail']): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }))
+  }
+}
+
+interface ReconcileContext {
+  members: MemberInfo[]
+  quorum: boolean
+  coordinator: string | undefined
+  member: boolean
+}
+
+/**
+ * Starts this node's part of the horde `options.name` on a nact system and joins the cluster.
+ *
+ * @example
+ * ```ts
+ * import nact from 'nact'
+ * import { startHorde } from 'nact-horde'
+ *
+ * const counter = { init: (args) => args.start ?? 0, handle: (n, msg) => n + (msg.add ?? 0) }
+ * const horde = await startHorde(nact.start(), { name: 'workers', behaviours: { counter } })
+ * await horde.startChild({ id: 'user-42', behaviour: 'counter', args: { start: 1 } })
+ * ```
+ */
+export async function startHorde(system: unknown, options: HordeOptions): Promise<Horde> {
+  const resolved = resolveHordeOptions(options)
+  if (typeof system !== 'object' || system === null) {
+    throw new InvalidOptionsError('startHorde needs a nact system (the value nact.start() returns)')
+  }
+  const owns = !isTransport(resolved.transport)
+  const transport = isTransport(resolved.transport)
+    ? resolved.transport
+    : await createTransport(resolved.transport)
+  const horde = new Horde(transport, owns, system, resolved)
+  try {
+    await horde.start()
+  } catch (err) {
+    if (owns) await transport.stop()
+    throw err
+  }
+  return horde
+}

@@ -1,0 +1,124 @@
+import type { Transport, TransportInit } from '@nact-horde/transport'
+import { type Behaviour, validateBehaviours } from './behaviour.js'
+import { type DistributionStrategy, uniformDistribution } from './distribution/strategy.js'
+import { InvalidOptionsError } from './errors.js'
+
+/** Options of {@link startHorde}. Durations are in milliseconds. */
+export interface HordeOptions {
+  /** Cluster-wide name: nodes with the same name form one supervisor. */
+  name: string
+  /** How to run each kind of child, by name; must be identical on every node. */
+  behaviours: Record<string, Behaviour>
+  /** An existing transport, or options for a libp2p one. @default TCP on 127.0.0.1, random port */
+  transport?: Transport | TransportInit
+  /** 'auto': every discovered node running a horde of this name; or an explicit list of node ids. @default 'auto' */
+  members?: 'auto' | string[]
+  /** Where children run. @default uniformDistribution() */
+  distributionStrategy?: DistributionStrategy
+  /** 'passive' moves children only when their node dies or leaves; 'active' also rebalances when a node joins. @default 'passive' */
+  processRedistribution?: 'passive' | 'active'
+  /** Restarts of one child allowed within `maxSeconds` before that child is given up. @default 3 */
+  maxRestarts?: number
+  /** @default 5 */
+  maxSeconds?: number
+  /** Shutdown time of children whose spec gives none, ms. @default 5000 */
+  shutdown?: number
+  /** Ms of silence after which a member is dead (passed to the transport this horde creates). @default 3000 */
+  failureTimeout?: number
+  /** Shared secret for cluster admission (passed to the transport this horde creates). */
+  clusterKey?: string
+  /** How often anti-entropy runs with each peer, ms. @default 1000 */
+  syncInterval?: number
+  /** Time limit of every call to another node, ms. @default 5000 */
+  requestTimeout?: number
+}
+
+export const DEFAULT_SYNC_INTERVAL = 1000
+export const DEFAULT_REQUEST_TIMEOUT = 5000
+
+export interface ResolvedHordeOptions {
+  name: string
+  behaviours: Record<string, Behaviour>
+  transport: Transport | TransportInit
+  members: 'auto' | string[]
+  strategy: DistributionStrategy
+  redistribution: 'passive' | 'active'
+  maxRestarts: number
+  maxSeconds: number
+  shutdown: number
+  syncInterval: number
+  requestTimeout: number
+}
+
+function positive(name: string, v: unknown, fallback: number, min = 1, max = 86_400_000): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new InvalidOptionsError(`'${name}' must be a number from ${min} to ${max}, got ${String(v)}`)
+  }
+  return v
+}
+
+export function isTransport(t: unknown): t is Transport {
+  return (
+    typeof t === 'object' &&
+    t !== null &&
+    typeof (t as Transport).request === 'function' &&
+    typeof (t as Transport).publish === 'function' &&
+    typeof (t as Transport).nodeId === 'string'
+  )
+}
+
+/** Applies defaults and validates; throws InvalidOptionsError naming the bad option. */
+export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
+  if (typeof o !== 'object' || o === null) throw new InvalidOptionsError('startHorde needs an options object')
+  if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 100) {
+    throw new InvalidOptionsError("'name' must be a non-empty string of at most 100 characters")
+  }
+  validateBehaviours(o.behaviours)
+  const members = o.members ?? 'auto'
+  if (
+    members !== 'auto' &&
+    !(Array.isArray(members) && members.every((m) => typeof m === 'string' && m.length > 0))
+  ) {
+    throw new InvalidOptionsError("'members' must be 'auto' or an array of node ids")
+  }
+  const redistribution = o.processRedistribution ?? 'passive'
+  if (redistribution !== 'passive' && redistribution !== 'active') {
+    throw new InvalidOptionsError("'processRedistribution' must be 'passive' or 'active'")
+  }
+  const strategy = o.distributionStrategy ?? uniformDistribution()
+  if (typeof strategy?.chooseNode !== 'function' || typeof strategy?.hasQuorum !== 'function') {
+    throw new InvalidOptionsError(
+      "'distributionStrategy' must have chooseNode(spec, members) and hasQuorum(members)",
+    )
+  }
+  let transport: Transport | TransportInit = o.transport ?? {}
+  if (!isTransport(transport)) {
+    if (typeof transport !== 'object' || transport === null) {
+      throw new InvalidOptionsError("'transport' must be a Transport or transport options")
+    }
+    transport = {
+      ...transport,
+      ...(o.failureTimeout !== undefined ? { failureTimeout: o.failureTimeout } : {}),
+      ...(o.clusterKey !== undefined ? { clusterKey: o.clusterKey } : {}),
+    }
+  } else if (o.failureTimeout !== undefined || o.clusterKey !== undefined) {
+    throw new InvalidOptionsError(
+      "'failureTimeout' and 'clusterKey' configure a transport the horde creates; set them on the transport you pass instead",
+    )
+  }
+  return {
+    name: o.name,
+    behaviours: o.behaviours,
+    transport,
+    members: members === 'auto' ? 'auto' : [...members],
+    strategy,
+    redistribution,
+    maxRestarts: positive('maxRestarts', o.maxRestarts, 3, 0, 1_000_000),
+    maxSeconds: positive('maxSeconds', o.maxSeconds, 5, 0.001, 86_400),
+    shutdown:
+      o.shutdown === Number.POSITIVE_INFINITY ? o.shutdown : positive('shutdown', o.shutdown, 5000, 0),
+    syncInterval: positive('syncInterval', o.syncInterval, DEFAULT_SYNC_INTERVAL, 10, 600_000),
+    requestTimeout: positive('requestTimeout', o.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 1, 600_000),
+  }
+}

@@ -1,0 +1,129 @@
+import { createMemoryNetwork, type MemoryNetwork } from '@nact-horde/transport'
+import nact from 'nact'
+import { type Behaviour, type Horde, type HordeOptions, startHorde, stopSelf } from 'nact-horde'
+
+/** Polls `pred` until it holds or `timeout` ms pass (then throws, naming `what`). */
+export async function waitFor(
+  pred: () => boolean | Promise<boolean>,
+  timeout = 5000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    if (await pred()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** Example behaviours used across the tests. */
+export const behaviours: Record<string, Behaviour> = {
+  counter: {
+    init: (args: { start?: number } | null) => args?.start ?? 0,
+    handle: (n: number, msg: { add?: number; crash?: boolean; stop?: boolean; get?: boolean }, ctx) => {
+      if (msg.crash) throw new Error('asked to crash')
+      if (msg.stop) return stopSelf(n)
+      if (msg.get && ctx.sender) nact.dispatch(ctx.sender as never, n)
+      return n + (msg.add ?? 0)
+    },
+    handoff: { save: (n: number) => n, restore: (saved: unknown) => saved as number },
+  },
+  plain: {
+    init: () => 0,
+    handle: (s: number) => s + 1,
+  },
+}
+
+export interface TestNode {
+  horde: Horde
+  system: unknown
+  alive: boolean
+}
+
+/** N nodes of one horde on an in-memory network; `crash(i)` kills a node without a goodbye. */
+export class Cluster {
+  readonly nodes: TestNode[] = []
+  constructor(
+    readonly network: MemoryNetwork,
+    private readonly options: Partial<HordeOptions>,
+  ) {}
+
+  static async start(n: number, options: Partial<HordeOptions> = {}): Promise<Cluster> {
+    const c = new Cluster(createMemoryNetwork({ seed: 1 }), options)
+    for (let i = 0; i < n; i++) await c.add()
+    await c.settle()
+    return c
+  }
+
+  async add(options: Partial<HordeOptions> = {}): Promise<TestNode> {
+    const system = nact.start()
+    const transport = await this.network.createTransport({ failureTimeout: 300, requestTimeout: 2000 })
+    const horde = await startHorde(system, {
+      name: 'test',
+      behaviours,
+      transport,
+      syncInterval: 50,
+      requestTimeout: 2000,
+      ...this.options,
+      ...options,
+    })
+    const node = { horde, system, alive: true }
+    this.nodes.push(node)
+    return node
+  }
+
+  get live(): TestNode[] {
+    return this.nodes.filter((n) => n.alive)
+  }
+
+  /** Waits until every live node sees every live node as an alive member. */
+  async settle(timeout = 5000): Promise<void> {
+    const ids = this.live.map((n) => n.horde.nodeId).sort()
+    await waitFor(
+      () =>
+        this.live.every((n) => {
+          const alive = n.horde
+            .members()
+            .filter((m) => m.status === 'alive')
+            .map((m) => m.nodeId)
+            .sort()
+          return JSON.stringify(alive) === JSON.stringify(ids)
+        }),
+      timeout,
+      'membership to settle',
+    )
+  }
+
+  /** Kills a node abruptly: its transport stops without a graceful horde stop. */
+  async crash(i: number): Promise<void> {
+    const n = this.nodes[i]!
+    n.alive = false
+    await n.horde.transport.stop()
+    nact.stop(n.system as never)
+  }
+
+  /** id → nodes running it, over live nodes (from each node's local view). */
+  async placement(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>()
+    for (const n of this.live) {
+      for (const c of n.horde.localChildren()) {
+        out.set(c.id, [...(out.get(c.id) ?? []), n.horde.nodeId])
+      }
+    }
+    return out
+  }
+
+  /** True when each of `ids` runs on exactly one live node and nothing else runs. */
+  async exactlyOnce(ids: string[]): Promise<boolean> {
+    const p = await this.placement()
+    return p.size === ids.length && ids.every((id) => p.get(id)?.length === 1)
+  }
+
+  async stop(): Promise<void> {
+    for (const n of this.live) {
+      n.alive = false
+      await n.horde.stop()
+      nact.stop(n.system as never)
+    }
+  }
+}
