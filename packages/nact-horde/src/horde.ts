@@ -81,6 +81,10 @@ interface MemberRecord {
   addresses: string[]
 }
 
+type Listener = Parameters<EventTarget['addEventListener']>[1]
+type AddListenerOptions = Parameters<EventTarget['addEventListener']>[2]
+type RemoveListenerOptions = Parameters<EventTarget['removeEventListener']>[2]
+
 const CHILD = 'c/'
 const MEMBER = 'm/'
 const CONFIG_MEMBERS = 'cfg/members'
@@ -144,6 +148,34 @@ export class Horde extends EventTarget {
       defaultShutdown: options.shutdown,
     })
     this.wireLocalEvents()
+  }
+
+  override addEventListener<K extends keyof HordeEventMap>(
+    type: K,
+    listener: (event: HordeEventMap[K]) => void,
+    options?: AddListenerOptions,
+  ): void
+  override addEventListener(type: string, listener: Listener, options?: AddListenerOptions): void
+  override addEventListener(
+    type: string,
+    listener: Listener | ((event: never) => void),
+    options?: AddListenerOptions,
+  ): void {
+    super.addEventListener(type, listener as Listener, options)
+  }
+
+  override removeEventListener<K extends keyof HordeEventMap>(
+    type: K,
+    listener: (event: HordeEventMap[K]) => void,
+    options?: RemoveListenerOptions,
+  ): void
+  override removeEventListener(type: string, listener: Listener, options?: RemoveListenerOptions): void
+  override removeEventListener(
+    type: string,
+    listener: Listener | ((event: never) => void),
+    options?: RemoveListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener as Listener, options)
   }
 
   /** This node's transport addresses, for others to bootstrap from. */

@@ -96,7 +96,13 @@ export function uniformRandomDistribution(random: () => number = Math.random): D
   }
 }
 
+/**
+ * A strict majority of the voting members is alive. A member that is shutting down has
+ * announced it is leaving: it no longer votes, so a cluster can shrink gracefully one node at a
+ * time without losing quorum. Dead members still vote: they may be alive across a partition.
+ */
 function hasMajority(members: readonly MemberInfo[]): boolean {
-  const alive = members.filter((m) => m.status === 'alive').length
-  return members.length > 0 && alive * 2 > members.length
+  const voting = members.filter((m) => m.status !== 'shutting_down')
+  const alive = voting.filter((m) => m.status === 'alive').length
+  return voting.length > 0 && alive * 2 > voting.length
 }

@@ -1,0 +1,202 @@
+import { QuorumNotMetError, uniformQuorumDistribution } from 'nact-horde'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Cluster, type TestNode, waitFor } from './cluster.js'
+
+let cluster: Cluster | undefined
+afterEach(async () => {
+  await cluster?.stop()
+  cluster = undefined
+})
+
+const ids = (n: number, prefix = 'child') => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
+
+async function startAll(from: TestNode, all: string[], behaviour = 'counter') {
+  for (const id of all) await from.horde.startChild({ id, behaviour })
+}
+
+/** Polls placement while `during` runs; resolves with the worst duplicate count seen. */
+async function watchDuplicates(c: Cluster, during: Promise<unknown>): Promise<number> {
+  let worst = 0
+  let done = false
+  void during.finally(() => {
+    done = true
+  })
+  while (!done) {
+    const p = await c.placement()
+    for (const nodes of p.values()) worst = Math.max(worst, nodes.length)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+  await during
+  return worst
+}
+
+describe('node failure', () => {
+  it('restarts a crashed node’s 300+ children on the survivors, each exactly once, within failureTimeout + 1 s', async () => {
+    cluster = await Cluster.start(3)
+    const all = ids(330)
+    await startAll(cluster.nodes[0]!, all, 'plain')
+    await waitFor(() => cluster!.exactlyOnce(all), 5000, 'children to run')
+    const victim = cluster.nodes.find((n) => n.horde.localChildren().length > 50)!
+    const lost = victim.horde.localChildren().length
+    const t0 = Date.now()
+    await cluster.crash(cluster.nodes.indexOf(victim))
+    await waitFor(() => cluster!.exactlyOnce(all), 1300, 'failover')
+    const took = Date.now() - t0
+    console.log(`failover of ${lost} children took ${took} ms`)
+    expect(lost).toBeGreaterThan(50)
+  })
+
+  it('a crash loses the child’s state (it restarts from init)', async () => {
+    cluster = await Cluster.start(3)
+    await cluster.nodes[0]!.horde.startChild({ id: 'c', behaviour: 'counter' })
+    await waitFor(() => cluster!.exactlyOnce(['c']))
+    cluster.send('c', { add: 5 })
+    await waitFor(async () => (await cluster!.count('c')) === 5)
+    await cluster.crash(cluster.nodes.indexOf(cluster.ownerOf('c')!))
+    await waitFor(() => cluster!.exactlyOnce(['c']), 2000, 'failover')
+    expect(await cluster.count('c')).toBe(0)
+  })
+})
+
+describe('graceful stop', () => {
+  it('moves every child with its state and never runs one twice (20 trials)', async () => {
+    for (let trial = 0; trial < 20; trial++) {
+      cluster = await Cluster.start(3)
+      const all = ids(30, `t${trial}`)
+      await startAll(cluster.nodes[0]!, all)
+      await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+      for (const [i, id] of all.entries()) cluster.send(id, { add: i + 1 })
+      await waitFor(async () => (await cluster!.count(all[all.length - 1]!)) === all.length)
+      const leaving = cluster.nodes[trial % 3]!
+      const worst = await watchDuplicates(
+        cluster,
+        leaving.horde.stop().then(() => {
+          leaving.alive = false
+        }),
+      )
+      expect(worst, `trial ${trial}`).toBeLessThanOrEqual(1)
+      await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run on the others')
+      for (const [i, id] of all.entries()) expect(await cluster.count(id), `${id} trial ${trial}`).toBe(i + 1)
+      await cluster.stop()
+      cluster = undefined
+    }
+  }, 60_000)
+})
+
+describe('membership', () => {
+  it('setMembers removing a live member hands its children over: none lost, state kept', async () => {
+    cluster = await Cluster.start(3)
+    const all = ids(45)
+    await startAll(cluster.nodes[0]!, all)
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+    for (const id of all) cluster.send(id, { add: 7 })
+    const removed = cluster.nodes[2]!
+    await waitFor(async () => (await cluster!.count(all[0]!)) === 7)
+    expect(removed.horde.localChildren().length).toBeGreaterThan(0)
+    await cluster.nodes[0]!.horde.setMembers([cluster.nodes[0]!.horde.nodeId, cluster.nodes[1]!.horde.nodeId])
+    await waitFor(() => removed.horde.localChildren().length === 0, 3000, 'the removed node to hand off')
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run on the members')
+    for (const id of all) expect(await cluster.count(id)).toBe(7)
+  })
+
+  it('passive redistribution leaves children in place when a node joins; active moves about a third, with state', async () => {
+    for (const mode of ['passive', 'active'] as const) {
+      cluster = await Cluster.start(2, { processRedistribution: mode })
+      const all = ids(90, mode)
+      await startAll(cluster.nodes[0]!, all)
+      await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+      for (const id of all) cluster.send(id, { add: 3 })
+      await waitFor(async () => (await cluster!.count(all[89]!)) === 3)
+      const before = await cluster.placement()
+      const joined = await cluster.add({ processRedistribution: mode })
+      await cluster.settle()
+      if (mode === 'passive') {
+        // Give the cluster a few sync rounds to (not) act.
+        await new Promise((r) => setTimeout(r, 300))
+        expect(joined.horde.localChildren()).toHaveLength(0)
+        expect(await cluster.placement()).toEqual(before)
+      } else {
+        await waitFor(() => joined.horde.localChildren().length > 15, 3000, 'rebalancing')
+        await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run once')
+        const moved = joined.horde.localChildren().length
+        expect(moved).toBeGreaterThan(15)
+        expect(moved).toBeLessThan(50)
+        for (const id of all) expect(await cluster.count(id)).toBe(3)
+      }
+      await cluster.stop()
+      cluster = undefined
+    }
+  })
+})
+
+describe('partitions', () => {
+  it('with the quorum strategy the minority stops its children and refuses starts; the majority runs them', async () => {
+    cluster = await Cluster.start(3, { distributionStrategy: uniformQuorumDistribution() })
+    const all = ids(45)
+    await startAll(cluster.nodes[0]!, all, 'plain')
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+    const [a, b, c] = cluster.nodes as [TestNode, TestNode, TestNode]
+    cluster.network.partition([a.horde.nodeId], [b.horde.nodeId, c.horde.nodeId])
+    await waitFor(() => a.horde.localChildren().length === 0, 2000, 'the minority to stop its children')
+    await expect(a.horde.startChild({ id: 'nope', behaviour: 'plain' })).rejects.toBeInstanceOf(
+      QuorumNotMetError,
+    )
+    const majority = () =>
+      new Set([...b.horde.localChildren(), ...c.horde.localChildren()].map((x) => x.id)).size === all.length
+    await waitFor(majority, 3000, 'the majority to run every child')
+    cluster.network.heal()
+    await cluster.settle()
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'exactly once after heal')
+  })
+
+  it('uniform strategy: both sides serve during a split; on heal each id runs exactly once, on the strategy’s node', async () => {
+    cluster = await Cluster.start(3)
+    const all = ids(60)
+    await startAll(cluster.nodes[0]!, all, 'plain')
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+    const original = await cluster.placement()
+    const [a, b, c] = cluster.nodes as [TestNode, TestNode, TestNode]
+    const conflicts: string[] = []
+    for (const n of cluster.nodes)
+      n.horde.addEventListener('child:conflict', (e) => conflicts.push(e.detail.id))
+    cluster.network.partition([a.horde.nodeId], [b.horde.nodeId, c.horde.nodeId])
+    // Each side restarts the other side's children: every id runs on both sides.
+    await waitFor(() => a.horde.localChildren().length === all.length, 3000, 'a to run everything')
+    await waitFor(
+      () => b.horde.localChildren().length + c.horde.localChildren().length === all.length,
+      3000,
+      'b and c to run everything',
+    )
+    cluster.network.heal()
+    await cluster.settle()
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'exactly once after heal')
+    // The survivors are where the strategy puts them with all three members: where they started.
+    expect(await cluster.placement()).toEqual(original)
+    expect(conflicts.length).toBeGreaterThanOrEqual(all.length)
+  })
+})
+
+describe('restart intensity', () => {
+  it('a child that keeps crashing is given up alone: child:failed, forgotten by the cluster, others untouched', async () => {
+    cluster = await Cluster.start(2, { maxRestarts: 2, maxSeconds: 5 })
+    await startAll(cluster.nodes[0]!, ['bad', 'good-1', 'good-2'])
+    await waitFor(() => cluster!.exactlyOnce(['bad', 'good-1', 'good-2']))
+    cluster.send('good-1', { add: 2 })
+    cluster.send('good-2', { add: 3 })
+    const failed: string[] = []
+    for (const n of cluster.nodes) n.horde.addEventListener('child:failed', (e) => failed.push(e.detail.id))
+    for (let i = 0; i < 4; i++) {
+      await waitFor(() => cluster!.send('bad', { crash: true }) || failed.includes('bad'), 2000, 'bad to run')
+      if (failed.includes('bad')) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await waitFor(() => failed.includes('bad'), 3000, 'child:failed')
+    await waitFor(
+      async () => (await cluster!.nodes[1]!.horde.countChildren()).specs === 2,
+      3000,
+      'bad to be forgotten',
+    )
+    expect(await cluster.count('good-1')).toBe(2)
+    expect(await cluster.count('good-2')).toBe(3)
+  })
+})
