@@ -105,6 +105,8 @@ export class Horde extends EventTarget {
   private readonly local: LocalSupervisor
   private readonly strategy: DistributionStrategy
   private readonly up = new Set<string>()
+  /** Node ids with an `m/` key in the map, kept by `schedule` so membership reads need not scan every child. */
+  private readonly memberIds = new Set<string>()
   private readonly busy = new Map<string, Promise<unknown>>()
   private readonly expectedStops = new Set<string>()
   private readonly dirty = new Set<string>()
@@ -225,8 +227,20 @@ export class Horde extends EventTarget {
     if (existing !== undefined) throw new AlreadyStartedError(spec.id, existing.node)
     const target = this.strategy.chooseNode(spec, members)
     if (target === undefined) throw new NoAliveNodesError()
-    if (target === this.nodeId) return this.startHere(spec)
-    return (await this.call(target, { op: 'start', spec })) as { id: string; node: string }
+    if (target === this.nodeId) {
+      const { delta } = await this.startHere(spec)
+      await this.replicate(delta)
+      return { id: spec.id, node: this.nodeId }
+    }
+    // The owner answers with the record it wrote: joining it here means that, once this call
+    // resolves, two nodes hold the record, so a crash of either does not lose the child.
+    const reply = (await this.call(target, { op: 'start', spec })) as {
+      id: string
+      node: string
+      delta: Uint8Array
+    }
+    this.react(this.map.join(decodeDelta(reply.delta)))
+    return { id: reply.id, node: reply.node }
   }
 
   /** Stops a child wherever it runs, for good. Rejects with NotFoundError. */
@@ -338,9 +352,8 @@ export class Horde extends EventTarget {
     const configured = this.configuredMembers()
     if (configured !== 'auto') return configured.map((nodeId) => ({ nodeId, status: this.statusOf(nodeId) }))
     const out: MemberInfo[] = []
-    for (const key of this.map.keys()) {
-      if (!key.startsWith(MEMBER)) continue
-      const nodeId = key.slice(MEMBER.length)
+    for (const nodeId of this.memberIds) {
+      if (!this.map.has(MEMBER + nodeId)) continue
       if (this.memberRecord(nodeId)?.status === 'left' && nodeId !== this.nodeId) continue
       out.push({ nodeId, status: this.statusOf(nodeId) })
     }
@@ -390,9 +403,11 @@ export class Horde extends EventTarget {
   // ——— replication ———
 
   /** Writes locally, gossips the delta, and reacts as the map changed. */
-  private write(key: string, value: unknown): void {
-    this.publish(this.map.set(key, value))
+  /** Returns the encoded delta (what was gossiped), for callers that must also hand it on. */
+  private write(key: string, value: unknown): Uint8Array {
+    const bytes = this.publish(this.map.set(key, value))
     this.schedule(key)
+    return bytes
   }
 
   private remove(key: string): void {
@@ -401,14 +416,16 @@ export class Horde extends EventTarget {
     this.schedule(key)
   }
 
-  private publish(delta: Delta<unknown>): void {
-    if (this.stopped) return
+  private publish(delta: Delta<unknown>): Uint8Array {
+    const bytes = encodeDelta(delta)
+    if (this.stopped) return bytes
     try {
-      this.transport.publish(this.topic, encodeDelta(delta))
+      this.transport.publish(this.topic, bytes)
     } catch (err) {
       // Gossip is best effort; anti-entropy delivers what it could not.
       log('publish failed: %s', (err as Error).message)
     }
+    return bytes
   }
 
   private onGossip(bytes: Uint8Array, from: string): void {
@@ -460,7 +477,10 @@ export class Horde extends EventTarget {
 
   private schedule(key: string): void {
     if (key.startsWith(CHILD)) this.dirty.add(key.slice(CHILD.length))
-    else this.dirtyAll = true
+    else {
+      if (key.startsWith(MEMBER)) this.memberIds.add(key.slice(MEMBER.length))
+      this.dirtyAll = true
+    }
     this.scheduleFlush()
   }
 
@@ -596,7 +616,26 @@ export class Horde extends EventTarget {
 
   // ——— local actions ———
 
-  private async startHere(spec: ChildRecord['spec']): Promise<{ id: string; node: string }> {
+  /**
+   * Makes a local write durable: hands its delta to one other alive member and waits for the
+   * acknowledgement (any one; unreachable ones are skipped). With no other member there is
+   * nobody to hand it to.
+   */
+  private async replicate(delta: Uint8Array): Promise<void> {
+    for (const peer of this.aliveNodes()) {
+      if (peer === this.nodeId || !this.up.has(peer)) continue
+      try {
+        await this.call(peer, { op: 'replicate', delta })
+        return
+      } catch (err) {
+        log('replicate to %s failed: %s', peer, (err as Error).message)
+      }
+    }
+  }
+
+  private async startHere(
+    spec: ChildRecord['spec'],
+  ): Promise<{ id: string; node: string; delta: Uint8Array }> {
     const prior = this.busy.get(spec.id)
     if (prior !== undefined) await prior.catch(() => undefined)
     const existing = this.childRecord(spec.id)
@@ -611,11 +650,11 @@ export class Horde extends EventTarget {
     )
     try {
       await p
-      this.write(CHILD + spec.id, { node: this.nodeId, spec } satisfies ChildRecord)
+      const delta = this.write(CHILD + spec.id, { node: this.nodeId, spec } satisfies ChildRecord)
+      return { id: spec.id, node: this.nodeId, delta }
     } finally {
       this.busy.delete(spec.id)
     }
-    return { id: spec.id, node: this.nodeId }
   }
 
   /** Starts a child the map assigns to this node (after a failover or a planned move). */
@@ -756,6 +795,9 @@ export class Horde extends EventTarget {
         case 'start':
           log('start of %s proxied from %s', (req.spec as ChildSpec).id, from)
           return encodeOk(await this.startHere(this.normalizeSpec(req.spec)))
+        case 'replicate':
+          this.react(this.map.join(decodeDelta(req.delta)))
+          return encodeOk(null)
         case 'terminate':
           await this.terminateHere(req.id)
           return encodeOk(null)

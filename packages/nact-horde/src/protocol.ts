@@ -17,7 +17,12 @@ import {
  * `[op, …args]` requests, `['ok', result]` / `['err', name, message, data]` responses. Every
  * field is checked on arrival: a peer's bytes never reach a behaviour unchecked.
  */
-export type Request = { op: 'start'; spec: ChildSpec } | { op: 'terminate'; id: string } | { op: 'children' }
+export type Request =
+  | { op: 'start'; spec: ChildSpec }
+  | { op: 'terminate'; id: string }
+  | { op: 'children' }
+  /** An encoded CRDT delta the receiver must hold before it answers (a durable write). */
+  | { op: 'replicate'; delta: Uint8Array }
 
 export interface RemoteChild {
   id: string
@@ -42,6 +47,8 @@ export function encodeRequest(req: Request): Uint8Array {
       return packr.pack(['terminate', req.id])
     case 'children':
       return packr.pack(['children'])
+    case 'replicate':
+      return packr.pack(['replicate', req.delta])
   }
 }
 
@@ -66,6 +73,9 @@ export function decodeRequest(bytes: Uint8Array): Request {
       return { op: 'terminate', id: msg[1] }
     case 'children':
       return { op: 'children' }
+    case 'replicate':
+      if (!(msg[1] instanceof Uint8Array)) throw new ProtocolError('replicate needs delta bytes')
+      return { op: 'replicate', delta: msg[1] }
     default:
       throw new ProtocolError(`unknown request '${String(msg[0]).slice(0, 40)}'`)
   }
