@@ -2,7 +2,7 @@ import { AWLWWMap, assertValue, type Delta, type Diff, decodeDelta, encodeDelta 
 import { createTransport, type Transport } from '@nact-horde/transport'
 import createDebug from 'debug'
 import { type ChildSpec, type RestartType, validateChildSpec } from './behaviour.js'
-import type { DistributionStrategy, MemberInfo } from './distribution/strategy.js'
+import { type DistributionStrategy, type MemberInfo, rendezvous } from './distribution/strategy.js'
 import {
   AlreadyStartedError,
   InvalidChildSpecError,
@@ -16,6 +16,7 @@ import {
   UnknownBehaviourError,
 } from './errors.js'
 import { LocalSupervisor } from './local/local-supervisor.js'
+import type { NactRef } from './local/nact.js'
 import { type HordeOptions, isTransport, type ResolvedHordeOptions, resolveHordeOptions } from './options.js'
 import {
   decodeRequest,
@@ -26,6 +27,7 @@ import {
   type RemoteChild,
   type Request,
 } from './protocol.js'
+import { type Location, Router } from './routing.js'
 
 const log = createDebug('horde:supervisor')
 
@@ -62,7 +64,8 @@ export interface HordeEventMap {
   'child:conflict': CustomEvent<{ id: string; node: string; survivor: string }>
   'member:up': CustomEvent<{ nodeId: string }>
   'member:down': CustomEvent<{ nodeId: string; status: MemberStatus }>
-  'message:dead': CustomEvent<{ id: string; reason: string; message: unknown }>
+  /** A message that could not be delivered (unknown id, buffer full, not serialisable, …). */
+  'message:dead': CustomEvent<{ id: string; reason: string; message: unknown; error?: unknown }>
 }
 
 /** What the replicated map holds under `c/<id>`: where a child runs and how to start it. */
@@ -88,6 +91,8 @@ type RemoveListenerOptions = Parameters<EventTarget['removeEventListener']>[2]
 const CHILD = 'c/'
 const MEMBER = 'm/'
 const CONFIG_MEMBERS = 'cfg/members'
+/** Ms deltas wait to be gossiped together: the transport signs and sends each publication, so one per write is costly. */
+const GOSSIP_DELAY = 1
 
 /**
  * One node's part of a distributed supervisor. Create it with {@link startHorde}.
@@ -103,6 +108,7 @@ export class Horde extends EventTarget {
   readonly name: string
   private readonly map: AWLWWMap<unknown>
   private readonly local: LocalSupervisor
+  private readonly router: Router
   private readonly strategy: DistributionStrategy
   private readonly up = new Set<string>()
   /** Node ids with an `m/` key in the map, kept by `schedule` so membership reads need not scan every child. */
@@ -112,6 +118,9 @@ export class Horde extends EventTarget {
   private readonly dirty = new Set<string>()
   private dirtyAll = false
   private flushScheduled = false
+  /** Deltas waiting to be gossiped: sent together they cost one signed gossip message, not one each. */
+  private gossipOut: Uint8Array[] = []
+  private gossipTimer: NodeJS.Timeout | undefined
   private lastStatuses = new Map<string, MemberStatus>()
   private readonly waiters = new Set<() => void>()
   private readonly unsubscribe: (() => void)[] = []
@@ -150,6 +159,20 @@ export class Horde extends EventTarget {
       defaultShutdown: options.shutdown,
     })
     this.wireLocalEvents()
+    this.router = new Router(
+      {
+        nodeId: this.nodeId,
+        locate: (id) => this.locate(id),
+        deliverLocal: (id, message, sender) => this.local.send(id, message, sender),
+        sendBatch: async (node, batch) => {
+          await this.call(node, { op: 'deliver', batch })
+        },
+        dead: (id, reason, message, error) => this.emit('message:dead', { id, reason, message, error }),
+      },
+      system as NactRef,
+      `horde-refs-${encodeURIComponent(options.name).replace(/%/g, '_')}-${Math.random().toString(36).slice(2, 10)}`,
+      { maxBuffer: options.maxBuffer, maxWait: options.maxWait, idleTimeout: options.refIdleTimeout },
+    )
   }
 
   override addEventListener<K extends keyof HordeEventMap>(
@@ -321,6 +344,27 @@ export class Horde extends EventTarget {
     return this.stopPromise
   }
 
+  /**
+   * A plain nact ref on this node's system for child `id`: nact's `dispatch` and `query` reach
+   * the child wherever it runs, and refs inside messages are routed back across nodes. Messages
+   * sent while the child moves or restarts wait (up to `maxBuffer` per child, `maxWait` ms);
+   * what cannot be delivered is reported by a `message:dead` event.
+   */
+  ref(id: string): NactRef {
+    if (typeof id !== 'string' || id.length === 0)
+      throw new InvalidChildSpecError('ref needs a child id (a string)')
+    return this.router.ref(id)
+  }
+
+  /** Routing figures: proxy actors alive, messages held and queued (for memory accounting). */
+  routingStats(): { proxies: number; held: number; queued: number; routedOut: number; routedIn: number } {
+    return {
+      ...this.router.size(),
+      routedOut: this.router.stats.routedOut,
+      routedIn: this.router.stats.routedIn,
+    }
+  }
+
   /** Counters for metrics. */
   stats(): { children: number; members: number; syncBytesSent: number } {
     let syncBytesSent = 0
@@ -419,13 +463,24 @@ export class Horde extends EventTarget {
   private publish(delta: Delta<unknown>): Uint8Array {
     const bytes = encodeDelta(delta)
     if (this.stopped) return bytes
-    try {
-      this.transport.publish(this.topic, bytes)
-    } catch (err) {
-      // Gossip is best effort; anti-entropy delivers what it could not.
-      log('publish failed: %s', (err as Error).message)
-    }
+    this.gossipOut.push(bytes)
+    this.gossipTimer ??= setTimeout(() => this.flushGossip(), GOSSIP_DELAY)
     return bytes
+  }
+
+  private flushGossip(): void {
+    this.gossipTimer = undefined
+    const out = this.gossipOut
+    this.gossipOut = []
+    if (this.stopped) return
+    for (const bytes of out) {
+      try {
+        this.transport.publish(this.topic, bytes)
+      } catch (err) {
+        // Gossip is best effort; anti-entropy delivers what it could not.
+        log('publish failed: %s', (err as Error).message)
+      }
+    }
   }
 
   private onGossip(bytes: Uint8Array, from: string): void {
@@ -521,7 +576,10 @@ export class Horde extends EventTarget {
       coordinator: this.coordinator(members),
       member: members.some((m) => m.nodeId === this.nodeId),
     }
-    for (const id of ids) this.reconcile(id, ctx)
+    for (const id of ids) {
+      this.reconcile(id, ctx)
+      this.router.ready(id)
+    }
     for (const w of [...this.waiters]) w()
   }
 
@@ -545,7 +603,7 @@ export class Horde extends EventTarget {
     if (siblings.length > 1) {
       // Concurrent assignments (a healed partition): all nodes see the same candidates and
       // pick the same survivor — the strategy's choice if it is a candidate, else the winner.
-      const preferred = this.strategy.chooseNode(rec.spec, ctx.members)
+      const preferred = this.survivor(rec.spec, ctx.members)
       rec = siblings.find((s) => s.node === preferred) ?? rec
       if (rec.node === this.nodeId && running) this.write(key, { node: this.nodeId, spec: rec.spec })
     }
@@ -565,7 +623,11 @@ export class Horde extends EventTarget {
         return
       }
       if (!running) this.act(id, () => this.runHere(rec))
-      else if (this.options.redistribution === 'active' && rec.from === undefined) {
+      else if (
+        this.options.redistribution === 'active' &&
+        rec.from === undefined &&
+        this.strategy.deterministic !== false
+      ) {
         const desired = this.strategy.chooseNode(rec.spec, ctx.members)
         if (desired !== undefined && desired !== this.nodeId)
           this.act(id, () => this.handOff(id, rec, desired))
@@ -576,7 +638,7 @@ export class Horde extends EventTarget {
     if (running) {
       // Assigned elsewhere while it runs here: a planned move we made is finishing, or we ran
       // a duplicate during a partition. The survivor is the strategy's choice among the two.
-      const preferred = this.strategy.chooseNode(rec.spec, ctx.members)
+      const preferred = this.survivor(rec.spec, ctx.members)
       if (rec.from === undefined && preferred === this.nodeId && ctx.member && ctx.quorum) {
         this.write(key, { node: this.nodeId, spec: rec.spec })
         this.emit('child:conflict', { id, node: this.nodeId, survivor: this.nodeId })
@@ -595,6 +657,13 @@ export class Horde extends EventTarget {
     if (target === undefined || target === rec.node) return
     log('%s: owner %s is %s; reassigning to %s', id, rec.node, ownerStatus, target)
     this.reassign(rec, target)
+  }
+
+  /** Where a duplicated child should survive: the strategy's choice, the same on every node. */
+  private survivor(spec: ChildRecord['spec'], members: MemberInfo[]): string | undefined {
+    return this.strategy.deterministic === false
+      ? rendezvous(spec.id, members)
+      : this.strategy.chooseNode(spec, members)
   }
 
   /** Assigns a child that is not running anywhere to `target` (temporary children are not restarted: forgotten). */
@@ -662,6 +731,7 @@ export class Horde extends EventTarget {
     const opts = rec.hasSaved ? { restoreState: rec.saved } : {}
     try {
       await this.local.start(this.localSpec(rec.spec), opts)
+      this.router.ready(rec.spec.id)
     } catch (err) {
       log('%s: could not start here: %s', rec.spec.id, (err as Error).message)
       this.emit('child:failed', { id: rec.spec.id, node: this.nodeId, reason: 'start_failed', error: err })
@@ -706,10 +776,12 @@ export class Horde extends EventTarget {
     }
     let saved: unknown
     let hasSaved = false
+    let pending: unknown[] = []
     if (this.local.has(id)) {
       this.expectedStops.add(id)
       try {
         const result = await this.local.drain(id)
+        pending = result.pending
         if ('saved' in result) {
           saved = result.saved
           hasSaved = true
@@ -734,6 +806,8 @@ export class Horde extends EventTarget {
       log('%s: handoff state dropped: %s', id, (err as Error).message)
       this.write(CHILD + id, { node: target, spec: rec.spec, from: this.nodeId })
     }
+    // Messages the child had accepted but not handled follow it, ahead of newer ones.
+    for (const message of pending) this.router.route(id, message, undefined)
   }
 
   private async doStop(): Promise<void> {
@@ -753,6 +827,7 @@ export class Horde extends EventTarget {
     this.write(MEMBER + this.nodeId, { status: 'left', addresses: this.transport.addresses })
     await this.pushToPeers()
     this.stopped = true
+    this.router.stop()
     clearInterval(this.syncTimer)
     for (const u of this.unsubscribe) u()
     await this.local.stopAll('shutdown')
@@ -795,6 +870,9 @@ export class Horde extends EventTarget {
         case 'start':
           log('start of %s proxied from %s', (req.spec as ChildSpec).id, from)
           return encodeOk(await this.startHere(this.normalizeSpec(req.spec)))
+        case 'deliver':
+          this.router.receiveBatch(req.batch)
+          return encodeOk(null)
         case 'replicate':
           this.react(this.map.join(decodeDelta(req.delta)))
           return encodeOk(null)
@@ -832,6 +910,17 @@ export class Horde extends EventTarget {
     return this.local
       .children()
       .map((c) => ({ id: c.id, behaviour: c.behaviour, restart: c.restart, status: c.status }))
+  }
+
+  /** Where a message for `id` goes now (see Router). */
+  private locate(id: string): Location {
+    const rec = this.childRecord(id)
+    if (rec === undefined) return this.local.has(id) ? { kind: 'local' } : { kind: 'none' }
+    if (rec.node === this.nodeId) return this.local.has(id) ? { kind: 'local' } : { kind: 'wait' }
+    const status = this.statusOf(rec.node)
+    return status === 'alive' || status === 'shutting_down'
+      ? { kind: 'remote', node: rec.node }
+      : { kind: 'wait' }
   }
 
   private childRecord(id: string): ChildRecord | undefined {

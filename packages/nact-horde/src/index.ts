@@ -47,4 +47,7 @@ export {
   type MemberStatus,
   startHorde,
 } from './horde.js'
+export type { NactRef } from './local/nact.js'
 export type { HordeOptions } from './options.js'
+export type { DeadReason } from './routing.js'
+export { spawnDistributed } from './spawn-distributed.js'

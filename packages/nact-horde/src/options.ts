@@ -31,6 +31,12 @@ export interface HordeOptions {
   syncInterval?: number
   /** Time limit of every call to another node, ms. @default 5000 */
   requestTimeout?: number
+  /** Messages held per child while it moves or restarts; beyond, they go to `message:dead`. @default 1000 */
+  maxBuffer?: number
+  /** How long a held message waits for its child to run again before `message:dead`, ms. @default 10000 */
+  maxWait?: number
+  /** Proxy actors (refs) idle this long are stopped, and re-created on their next message, ms. @default 60000 */
+  refIdleTimeout?: number
 }
 
 export const DEFAULT_SYNC_INTERVAL = 1000
@@ -48,6 +54,9 @@ export interface ResolvedHordeOptions {
   shutdown: number
   syncInterval: number
   requestTimeout: number
+  maxBuffer: number
+  maxWait: number
+  refIdleTimeout: number
 }
 
 function positive(name: string, v: unknown, fallback: number, min = 1, max = 86_400_000): number {
@@ -120,5 +129,8 @@ export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
       o.shutdown === Number.POSITIVE_INFINITY ? o.shutdown : positive('shutdown', o.shutdown, 5000, 0),
     syncInterval: positive('syncInterval', o.syncInterval, DEFAULT_SYNC_INTERVAL, 10, 600_000),
     requestTimeout: positive('requestTimeout', o.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 1, 600_000),
+    maxBuffer: positive('maxBuffer', o.maxBuffer, 1000, 0, 10_000_000),
+    maxWait: positive('maxWait', o.maxWait, 10_000, 1, 86_400_000),
+    refIdleTimeout: positive('refIdleTimeout', o.refIdleTimeout, 60_000, 10, 86_400_000),
   }
 }

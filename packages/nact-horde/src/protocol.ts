@@ -23,6 +23,8 @@ export type Request =
   | { op: 'children' }
   /** An encoded CRDT delta the receiver must hold before it answers (a durable write). */
   | { op: 'replicate'; delta: Uint8Array }
+  /** Messages for children or actors on the receiving node (see routing.ts). */
+  | { op: 'deliver'; batch: Uint8Array }
 
 export interface RemoteChild {
   id: string
@@ -49,6 +51,8 @@ export function encodeRequest(req: Request): Uint8Array {
       return packr.pack(['children'])
     case 'replicate':
       return packr.pack(['replicate', req.delta])
+    case 'deliver':
+      return packr.pack(['deliver', req.batch])
   }
 }
 
@@ -76,6 +80,9 @@ export function decodeRequest(bytes: Uint8Array): Request {
     case 'replicate':
       if (!(msg[1] instanceof Uint8Array)) throw new ProtocolError('replicate needs delta bytes')
       return { op: 'replicate', delta: msg[1] }
+    case 'deliver':
+      if (!(msg[1] instanceof Uint8Array)) throw new ProtocolError('deliver needs a batch')
+      return { op: 'deliver', batch: msg[1] }
     default:
       throw new ProtocolError(`unknown request '${String(msg[0]).slice(0, 40)}'`)
   }

@@ -20,17 +20,41 @@ export async function waitFor(
 export const behaviours: Record<string, Behaviour> = {
   counter: {
     init: (args: { start?: number } | null) => args?.start ?? 0,
-    handle: (n: number, msg: { add?: number; crash?: boolean; stop?: boolean; get?: boolean }, ctx) => {
+    handle: (
+      n: number,
+      msg: {
+        add?: number
+        crash?: boolean
+        stop?: boolean
+        get?: boolean
+        replyTo?: unknown
+        notify?: unknown[]
+      },
+      ctx,
+    ) => {
       if (msg.crash) throw new Error('asked to crash')
       if (msg.stop) return stopSelf(n)
+      const next = n + (msg.add ?? 0)
       if (msg.get && ctx.sender) nact.dispatch(ctx.sender as never, n)
-      return n + (msg.add ?? 0)
+      if (msg.replyTo) nact.dispatch(msg.replyTo as never, next)
+      for (const r of msg.notify ?? []) nact.dispatch(r as never, { from: ctx.id, value: next })
+      return next
     },
     handoff: { save: (n: number) => n, restore: (saved: unknown) => saved as number },
   },
   plain: {
     init: () => 0,
     handle: (s: number) => s + 1,
+  },
+  /** Keeps every message in order; answers `{ dump: replyTo }` with the list. */
+  log: {
+    init: () => [] as unknown[],
+    handle: (list: unknown[], msg: { dump?: unknown; item?: unknown }) => {
+      if (msg.dump) nact.dispatch(msg.dump as never, list)
+      else list.push(msg.item)
+      return list
+    },
+    handoff: { save: (list: unknown[]) => list, restore: (saved: unknown) => saved as unknown[] },
   },
 }
 

@@ -24,6 +24,13 @@ export interface DistributionStrategy {
   ): string | undefined
   /** Whether this side of the cluster may run children at all. */
   hasQuorum(members: readonly MemberInfo[]): boolean
+  /**
+   * False when `chooseNode` may answer differently for the same arguments (random placement).
+   * Then active redistribution leaves children where they are (it would move them forever),
+   * and duplicates after a partition are resolved by rendezvous hashing over the candidates
+   * so that every node picks the same survivor. @default true
+   */
+  readonly deterministic?: boolean
 }
 
 /** 32-bit FNV-1a, the same on every node. */
@@ -88,6 +95,7 @@ export function uniformQuorumDistribution(): DistributionStrategy {
 export function uniformRandomDistribution(random: () => number = Math.random): DistributionStrategy {
   return {
     name: 'uniform_random',
+    deterministic: false,
     chooseNode: (_spec, members) => {
       const alive = members.filter((m) => m.status === 'alive')
       return alive.length === 0 ? undefined : alive[Math.floor(random() * alive.length)]!.nodeId

@@ -389,13 +389,13 @@ export class LocalSupervisor extends EventTarget {
    * message is held (up to `maxBuffer`) and delivered, in order, to the next incarnation.
    * Returns false (and emits `message:dead`) when the message was not accepted.
    */
-  send(id: string, message: unknown): boolean {
+  send(id: string, message: unknown, sender?: NactRef): boolean {
     const rec = this.records.get(id)
     if (!rec) {
       this.dead(id, 'not_found', message)
       return false
     }
-    return this.deliver(rec, { message, sender: undefined })
+    return this.deliver(rec, { message, sender })
   }
 
   /**

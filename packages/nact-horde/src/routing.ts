@@ -1,0 +1,474 @@
+import { createRequire } from 'node:module'
+import { assertValue } from '@nact-horde/crdt'
+import createDebug from 'debug'
+import { Packr, Unpackr } from 'msgpackr'
+import { NotSerializableError } from './errors.js'
+import { type NactContext, type NactRef, nact } from './local/nact.js'
+
+const log = createDebug('horde:routing')
+
+/**
+ * Location transparency: plain nact refs on the local system that reach a child, or an actor
+ * on another node, wherever it runs.
+ *
+ * - `ref(id)` is a proxy actor on this node; what it receives goes to the child's owner.
+ * - nact refs inside a message (at any depth: `replyTo`, `sender`, arrays) travel as markers
+ *   naming their node; the receiving node turns each into a proxy actor of its own whose
+ *   messages travel back. So a child can answer a `query` or talk to an actor on the caller's
+ *   node with plain `dispatch`.
+ * - Messages to one node go in order over one queue (batched, one batch in flight), so each
+ *   sender's messages to a child arrive in the order sent.
+ * - A message for a child that is moving or restarting waits (bounded) until it runs again;
+ *   one that cannot be delivered becomes a `message:dead` event with its reason — never a
+ *   silent drop.
+ * - Proxy actors that stay idle are stopped; a later message to one re-creates it on demand,
+ *   so a ref kept in some actor's state never goes stale.
+ */
+export interface RouterHost {
+  readonly nodeId: string
+  /** Where a message for child `id` goes now. */
+  locate(id: string): Location
+  /** Hands a message to a child running here; false when it was not accepted. */
+  deliverLocal(id: string, message: unknown, sender: NactRef | undefined): boolean
+  /** Sends an encoded batch to `node`; resolves when that node has taken it. */
+  sendBatch(node: string, batch: Uint8Array): Promise<void>
+  /** Reports an undeliverable message. */
+  dead(id: string, reason: DeadReason, message: unknown, error?: unknown): void
+}
+
+export type Location =
+  | { kind: 'local' }
+  | { kind: 'remote'; node: string }
+  /** The child exists but runs nowhere right now (moving, restarting, its node just died). */
+  | { kind: 'wait' }
+  | { kind: 'none' }
+
+export type DeadReason = 'not_found' | 'buffer_full' | 'not_serializable' | 'unreachable' | 'expired'
+
+export interface RouterOptions {
+  /** Messages held per child while it runs nowhere. @default 1000 */
+  maxBuffer?: number
+  /** How long a held message may wait for its child to run again, ms. @default 10000 */
+  maxWait?: number
+  /** Proxy actors idle this long are stopped (re-created on use), ms. @default 60000 */
+  idleTimeout?: number
+  /** Items per batch on the wire. @default 512 */
+  maxBatch?: number
+}
+
+const REF = '\u0000nact-ref'
+/** Marker of a nact ref on the wire: node, system name, ref type, path parts or temp id. */
+type RefMarker = { [REF]: [node: string, system: string, type: string, key: string[] | number] }
+
+/** On the wire: a message for a child (0) or for an actor on the receiving node (1). */
+type Item =
+  | [kind: 0, id: string, message: unknown, sender: unknown, hops: number]
+  | [kind: 1, ref: RefMarker, message: unknown, sender: unknown, hops: number]
+
+const MAX_HOPS = 4
+/** How often held messages are retried and idle proxies looked for, ms. */
+const SWEEP_INTERVAL = 250
+/** How long a message for an id this node has never heard of waits for its record, ms. */
+const NOT_FOUND_GRACE = 1000
+const packr = new Packr({ useRecords: false })
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
+
+// nact does not export its system registry; refs are resolved through it, so a proxy actor
+// that was stopped while idle can be re-created when a message for it arrives.
+const require = createRequire(import.meta.url)
+const systemMap = require('nact/lib/system-map') as { find(system: string, ref: unknown): unknown }
+
+interface Held {
+  message: unknown
+  sender: NactRef | undefined
+  since: number
+}
+
+interface Proxy {
+  ref: NactRef
+  lastUsed: number
+}
+
+export class Router {
+  private readonly queues = new Map<string, { items: Item[]; flushing: boolean }>()
+  private readonly held = new Map<string, Held[]>()
+  private readonly proxies = new Map<string, Proxy>()
+  private readonly parent: NactRef
+  private readonly sweepTimer: NodeJS.Timeout
+  private readonly maxBuffer: number
+  private readonly maxWait: number
+  private readonly idleTimeout: number
+  private readonly maxBatch: number
+  private stopped = false
+  readonly stats = { routedOut: 0, routedIn: 0, batchesOut: 0, dead: 0 }
+
+  constructor(
+    private readonly host: RouterHost,
+    private readonly system: NactRef,
+    parentName: string,
+    options: RouterOptions = {},
+  ) {
+    this.maxBuffer = options.maxBuffer ?? 1000
+    this.maxWait = options.maxWait ?? 10_000
+    this.idleTimeout = options.idleTimeout ?? 60_000
+    this.maxBatch = options.maxBatch ?? 512
+    this.parent = nact.spawn(system, (s) => s, parentName)
+    this.makeProxiesLazy()
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL)
+    this.sweepTimer.unref()
+  }
+
+  /** A nact ref on this node's system for child `id`, wherever it runs. */
+  ref(id: string): NactRef {
+    return this.proxy(`c${JSON.stringify([id])}`).ref
+  }
+
+  /** Routes a message to child `id` (what a `ref(id)` proxy does with what it receives). */
+  route(id: string, message: unknown, sender: NactRef | undefined, hops = 0): void {
+    if (this.stopped) return this.dead(id, 'unreachable', message)
+    const where = this.host.locate(id)
+    switch (where.kind) {
+      case 'local':
+        if (!this.host.deliverLocal(id, message, sender)) log('%s: not accepted locally', id)
+        return
+      case 'remote': {
+        if (hops >= MAX_HOPS) return this.dead(id, 'unreachable', message)
+        let wire: Item
+        try {
+          wire = [
+            0,
+            id,
+            this.exportValue(message),
+            sender === undefined ? null : this.exportRef(sender),
+            hops + 1,
+          ]
+        } catch (err) {
+          return this.dead(id, 'not_serializable', message, err)
+        }
+        return this.enqueue(where.node, wire)
+      }
+      case 'wait':
+        return this.hold(id, message, sender)
+      case 'none':
+        // This node's replica may not have the child's record yet (it was just started on
+        // another node): hold the message briefly before calling the id unknown.
+        return this.hold(id, message, sender)
+    }
+  }
+
+  /** A child may run here now: deliver what waited for it. */
+  ready(id: string): void {
+    const waiting = this.held.get(id)
+    if (waiting === undefined) return
+    this.held.delete(id)
+    for (const h of waiting) this.route(id, h.message, h.sender)
+  }
+
+  /** Takes a batch another node sent. Throws on bytes that are not a batch. */
+  receiveBatch(bytes: Uint8Array): void {
+    const items = unpackr.unpack(bytes) as unknown
+    if (!Array.isArray(items)) throw new TypeError('a delivery batch must be an array')
+    for (const item of items) {
+      if (!Array.isArray(item) || item.length !== 5 || typeof item[4] !== 'number') continue
+      this.stats.routedIn++
+      const message = this.importValue(item[2])
+      const sender = item[3] === null ? undefined : (this.importValue(item[3]) as NactRef)
+      if (item[0] === 0 && typeof item[1] === 'string') this.route(item[1], message, sender, item[4])
+      else if (item[0] === 1 && isMarker(item[1])) {
+        const ref = this.importRef(item[1])
+        if (ref !== undefined) nact.dispatch(ref, message, sender)
+      }
+    }
+  }
+
+  /** Number of live proxy actors and held messages: for memory accounting. */
+  size(): { proxies: number; held: number; queued: number } {
+    let held = 0
+    for (const h of this.held.values()) held += h.length
+    let queued = 0
+    for (const q of this.queues.values()) queued += q.items.length
+    return { proxies: this.proxies.size, held, queued }
+  }
+
+  stop(): void {
+    this.stopped = true
+    clearInterval(this.sweepTimer)
+    for (const [id, hs] of this.held) for (const h of hs) this.dead(id, 'unreachable', h.message)
+    this.held.clear()
+    nact.stop(this.parent)
+    this.proxies.clear()
+  }
+
+  // ——— queues to other nodes ———
+
+  private enqueue(node: string, item: Item): void {
+    let q = this.queues.get(node)
+    if (q === undefined) {
+      q = { items: [], flushing: false }
+      this.queues.set(node, q)
+    }
+    q.items.push(item)
+    this.stats.routedOut++
+    if (!q.flushing) void this.flush(node, q)
+  }
+
+  /** Sends the queue's items in order, one batch in flight at a time. */
+  private async flush(node: string, q: { items: Item[]; flushing: boolean }): Promise<void> {
+    q.flushing = true
+    // Let the current tick's sends join the batch.
+    await new Promise((r) => setImmediate(r))
+    while (q.items.length > 0) {
+      const batch = q.items.splice(0, this.maxBatch)
+      try {
+        await this.host.sendBatch(node, packr.pack(batch))
+        this.stats.batchesOut++
+      } catch (err) {
+        log('batch to %s failed (%s): re-routing %d messages', node, (err as Error).message, batch.length)
+        // The node did not take them: route each again, to the child's owner as now known
+        // (it may have moved, or be waiting for a failover).
+        for (const item of batch) this.reroute(item)
+      }
+    }
+    q.flushing = false
+    if (q.items.length === 0) this.queues.delete(node)
+  }
+
+  private reroute(item: Item): void {
+    const message = this.importValue(item[2])
+    const sender = item[3] === null ? undefined : (this.importValue(item[3]) as NactRef)
+    if (item[0] === 0) {
+      const where = this.host.locate(item[1])
+      // The node we sent to is unreachable: hold the message until the child runs elsewhere.
+      if (where.kind === 'remote' || where.kind === 'wait') this.hold(item[1], message, sender)
+      else this.route(item[1], message, sender, item[4])
+    } else {
+      this.dead(`ref:${item[1][REF][0]}`, 'unreachable', message)
+    }
+  }
+
+  // ——— messages waiting for their child ———
+
+  private hold(id: string, message: unknown, sender: NactRef | undefined): void {
+    let list = this.held.get(id)
+    if (list === undefined) {
+      list = []
+      this.held.set(id, list)
+    }
+    if (list.length >= this.maxBuffer) return this.dead(id, 'buffer_full', message)
+    list.push({ message, sender, since: Date.now() })
+  }
+
+  private sweep(): void {
+    const now = Date.now()
+    for (const [id, list] of this.held) {
+      const where = this.host.locate(id)
+      if (where.kind === 'local' || (where.kind === 'remote' && !this.stopped)) {
+        // Its owner is known again (a failover finished): deliver in order.
+        this.ready(id)
+        continue
+      }
+      if (where.kind === 'none') {
+        while (list.length > 0 && now - list[0]!.since > NOT_FOUND_GRACE)
+          this.dead(id, 'not_found', list.shift()!.message)
+        if (list.length === 0) this.held.delete(id)
+        continue
+      }
+      while (list.length > 0 && now - list[0]!.since > this.maxWait)
+        this.dead(id, 'expired', list.shift()!.message)
+      if (list.length === 0) this.held.delete(id)
+    }
+    for (const [key, p] of this.proxies) {
+      if (now - p.lastUsed > this.idleTimeout) {
+        nact.stop(p.ref)
+        this.proxies.delete(key)
+      }
+    }
+  }
+
+  private dead(id: string, reason: DeadReason, message: unknown, error?: unknown): void {
+    this.stats.dead++
+    this.host.dead(id, reason, message, error)
+  }
+
+  // ——— refs across nodes ———
+
+  /** Replaces nact refs with markers and checks the rest is JSON-like. */
+  private exportValue(v: unknown): unknown {
+    const out = this.exportWalk(v, 0)
+    try {
+      assertValue(out)
+    } catch (err) {
+      throw new NotSerializableError(
+        `messages must be JSON-like data, Uint8Array or nact refs: ${(err as Error).message}`,
+      )
+    }
+    return out
+  }
+
+  private exportWalk(v: unknown, depth: number): unknown {
+    if (typeof v !== 'object' || v === null || v instanceof Uint8Array || depth > 64) return v
+    if (isNactRef(v)) return this.exportRef(v)
+    if (Array.isArray(v)) return v.map((x) => this.exportWalk(x, depth + 1))
+    if (Object.getPrototypeOf(v) !== Object.prototype) return v // left for assertValue to refuse
+    const o: Record<string, unknown> = {}
+    for (const [k, x] of Object.entries(v)) o[k] = this.exportWalk(x, depth + 1)
+    return o
+  }
+
+  private exportRef(ref: NactRef): RefMarker {
+    const r = ref as NactRef & { path?: { parts: string[] }; id?: number }
+    // A proxy of ours stands for a ref on another node: send the original, not a chain of hops.
+    const proxied = this.proxyTarget(r)
+    if (proxied !== undefined) return proxied
+    const key = r.type === 'temp' ? (r.id ?? 0) : (r.path?.parts ?? [])
+    return { [REF]: [this.host.nodeId, r.system.name ?? '', r.type ?? 'actor', key] }
+  }
+
+  private importValue(v: unknown): unknown {
+    if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v
+    if (isMarker(v)) return this.importRef(v)
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = this.importValue(v[i])
+      return v
+    }
+    const o = v as Record<string, unknown>
+    for (const k of Object.keys(o)) o[k] = this.importValue(o[k])
+    return o
+  }
+
+  /** The local ref a marker stands for: the original if it lives here, else a proxy. */
+  private importRef(m: RefMarker): NactRef | undefined {
+    const [node, system, type, key] = m[REF]
+    if (node === this.host.nodeId) return rebuildRef(system, type, key)
+    return this.proxy(`r${JSON.stringify([node, system, type, key])}`).ref
+  }
+
+  private proxyTarget(ref: NactRef & { path?: { parts: string[] } }): RefMarker | undefined {
+    const parts = ref.path?.parts
+    const parentParts = (this.parent as NactRef & { path?: { parts: string[] } }).path?.parts
+    if (parts === undefined || parentParts === undefined || parts.length !== parentParts.length + 1)
+      return undefined
+    for (let i = 0; i < parentParts.length; i++) if (parts[i] !== parentParts[i]) return undefined
+    const key = decodeProxyName(parts[parts.length - 1]!)
+    if (key?.startsWith('r')) {
+      const [node, system, type, k] = JSON.parse(key.slice(1)) as RefMarker[typeof REF]
+      return { [REF]: [node, system, type, k] }
+    }
+    return undefined
+  }
+
+  /** The proxy actor for `key` (`c[id]` for a child, `r[node, system, type, key]` for a remote ref). */
+  private proxy(key: string): Proxy {
+    let p = this.proxies.get(key)
+    if (p === undefined) {
+      const handler = key.startsWith('c')
+        ? this.childProxyHandler((JSON.parse(key.slice(1)) as [string])[0])
+        : this.refProxyHandler(JSON.parse(key.slice(1)) as RefMarker[typeof REF])
+      const ref = nact.spawn(this.parent, handler, encodeProxyName(key))
+      p = { ref, lastUsed: Date.now() }
+      this.proxies.set(key, p)
+    }
+    p.lastUsed = Date.now()
+    return p
+  }
+
+  private childProxyHandler(id: string) {
+    return (state: unknown, message: unknown, ctx: NactContext) => {
+      this.touch(`c${JSON.stringify([id])}`)
+      this.route(id, message, ctx.sender)
+      return state
+    }
+  }
+
+  private refProxyHandler(target: RefMarker[typeof REF]) {
+    const marker: RefMarker = { [REF]: target }
+    const key = `r${JSON.stringify(target)}`
+    return (state: unknown, message: unknown, ctx: NactContext) => {
+      this.touch(key)
+      let item: Item
+      try {
+        item = [
+          1,
+          marker,
+          this.exportValue(message),
+          ctx.sender === undefined ? null : this.exportRef(ctx.sender),
+          1,
+        ]
+      } catch (err) {
+        this.dead(`ref:${target[0]}`, 'not_serializable', message, err)
+        return state
+      }
+      this.enqueue(target[0], item)
+      return state
+    }
+  }
+
+  private touch(key: string): void {
+    const p = this.proxies.get(key)
+    if (p !== undefined) p.lastUsed = Date.now()
+  }
+
+  /**
+   * nact resolves a ref by walking its parent's `children` map; a proxy stopped while idle
+   * would then drop messages silently. Make the lookup re-create it instead.
+   */
+  private makeProxiesLazy(): void {
+    const concrete = systemMap.find(this.system.system.name ?? '', this.parent) as
+      | { children: Map<string, unknown> }
+      | undefined
+    if (concrete === undefined) return
+    const original = concrete.children
+    const router = this
+    concrete.children = new (class extends Map<string, unknown> {
+      override get(name: string): unknown {
+        const found = super.get(name)
+        if (found !== undefined || router.stopped) return found
+        const key = decodeProxyName(name)
+        if (key === undefined) return undefined
+        router.proxy(key)
+        return super.get(name)
+      }
+    })(original)
+  }
+}
+
+function isNactRef(v: object): v is NactRef {
+  const r = v as { type?: unknown; system?: { name?: unknown } }
+  return (
+    (r.type === 'actor' || r.type === 'temp' || r.type === 'system') &&
+    typeof r.system === 'object' &&
+    r.system !== null &&
+    typeof r.system.name === 'string'
+  )
+}
+
+function isMarker(v: unknown): v is RefMarker {
+  if (typeof v !== 'object' || v === null || !Object.hasOwn(v, REF)) return false
+  const m = (v as RefMarker)[REF]
+  return (
+    Array.isArray(m) &&
+    m.length === 4 &&
+    typeof m[0] === 'string' &&
+    typeof m[1] === 'string' &&
+    typeof m[2] === 'string' &&
+    (Array.isArray(m[3]) || typeof m[3] === 'number')
+  )
+}
+
+function rebuildRef(system: string, type: string, key: string[] | number): NactRef {
+  if (type === 'temp') return { type, system: { name: system }, id: key } as unknown as NactRef
+  if (type === 'system')
+    return { type, system: { name: system }, name: system, path: { parts: [] } } as unknown as NactRef
+  return { type: 'actor', system: { name: system }, path: { parts: key } } as unknown as NactRef
+}
+
+/** Proxy actor names: `p.` + base64url of the key (always a valid nact name). */
+function encodeProxyName(key: string): string {
+  return `p.${Buffer.from(key, 'utf8').toString('base64url')}`
+}
+
+function decodeProxyName(name: string): string | undefined {
+  if (!name.startsWith('p.')) return undefined
+  const key = Buffer.from(name.slice(2), 'base64url').toString('utf8')
+  return key.startsWith('c[') || key.startsWith('r[') ? key : undefined
+}
