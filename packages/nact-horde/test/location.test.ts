@@ -78,6 +78,20 @@ describe('refs reach a child wherever it runs', () => {
   })
 })
 
+describe('idle proxies', () => {
+  it('a ref kept past its proxy’s idle expiry still reaches the child (the proxy is re-created)', async () => {
+    cluster = await Cluster.start(2, { refIdleTimeout: 100 })
+    await cluster.nodes[0]!.horde.startChild({ id: 'kept', behaviour: 'counter' })
+    await waitFor(() => cluster!.exactlyOnce(['kept']))
+    const sender = cluster.nodes.find((n) => !n.horde.localChildren().some((c) => c.id === 'kept'))!
+    const ref = sender.horde.ref('kept')
+    nact.dispatch(ref as never, { add: 1 })
+    await waitFor(() => sender.horde.routingStats().proxies === 0, 3000, 'the proxy to expire')
+    nact.dispatch(ref as never, { add: 1 })
+    expect(await q(ref, (replyTo) => ({ replyTo }))).toBe(2)
+  })
+})
+
 describe('messages while a child moves', () => {
   it('graceful stop: every message sent during the move arrives (within the buffer bound)', async () => {
     cluster = await Cluster.start(3)

@@ -1,0 +1,81 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import nact from 'nact'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Cluster, waitFor } from './cluster.js'
+
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+const heap = () => {
+  gc()
+  gc()
+  return process.memoryUsage().heapUsed
+}
+
+let cluster: Cluster | undefined
+afterEach(async () => {
+  await cluster?.stop()
+  cluster = undefined
+})
+
+describe('routing state is cleaned up', () => {
+  it('100k messages through 10k refs across nodes leave no proxies and no heap growth after idle expiry', async () => {
+    cluster = await Cluster.start(2, { refIdleTimeout: 300 })
+    const [a, b] = cluster.nodes as [
+      NonNullable<(typeof cluster.nodes)[0]>,
+      NonNullable<(typeof cluster.nodes)[0]>,
+    ]
+    // 10k children, all on b: a talks to every one of them across the network.
+    await b.horde.setMembers([b.horde.nodeId])
+    const ids = Array.from({ length: 10_000 }, (_, i) => `r-${i}`)
+    for (let i = 0; i < ids.length; i += 500) {
+      await Promise.all(ids.slice(i, i + 500).map((id) => b.horde.startChild({ id, behaviour: 'counter' })))
+    }
+    await waitFor(() => b.horde.localChildren().length === ids.length, 20_000, 'children')
+    await a.horde.setMembers([a.horde.nodeId, b.horde.nodeId])
+    await waitFor(async () => (await a.horde.countChildren()).specs === ids.length, 10_000, 'a to know them')
+
+    const burst = async () => {
+      for (let round = 0; round < 10; round++) {
+        for (const id of ids) nact.dispatch(a.horde.ref(id) as never, { add: 1 })
+        await new Promise((r) => setImmediate(r))
+      }
+      // Queries carry a temporary ref to b and back: return routes are proxies too.
+      await Promise.all(
+        ids
+          .slice(0, 500)
+          .map((id) => nact.query(a.horde.ref(id) as never, (replyTo: unknown) => ({ replyTo }), 10_000)),
+      )
+    }
+    const idle = async () => {
+      await waitFor(
+        () =>
+          [a, b].every((n) =>
+            Object.values(n.horde.routingStats())
+              .slice(0, 3)
+              .every((v) => v === 0),
+          ),
+        10_000,
+        'proxies to expire',
+      )
+    }
+
+    await burst() // warm-up: JIT, nact internals
+    await idle()
+    const before = heap()
+    await burst()
+    expect(a.horde.routingStats().routedOut).toBeGreaterThanOrEqual(200_000)
+    expect(a.horde.routingStats().proxies).toBeGreaterThan(9_000)
+    await idle()
+    const after = heap()
+    console.log(
+      `heap before ${(before / 1e6).toFixed(1)} MB, after 100k messages and expiry ${(after / 1e6).toFixed(1)} MB`,
+    )
+    // Every count arrived: 20 per child over the two bursts.
+    expect(await nact.query(a.horde.ref('r-9999') as never, (replyTo: unknown) => ({ replyTo }), 5000)).toBe(
+      20,
+    )
+    // 10k proxies cost well over 10 MB while alive; after expiry what remains is noise.
+    expect(after - before).toBeLessThan(5_000_000)
+  }, 120_000)
+})
