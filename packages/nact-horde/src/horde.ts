@@ -68,6 +68,48 @@ export interface HordeEventMap {
   'message:dead': CustomEvent<{ id: string; reason: string; message: unknown; error?: unknown }>
 }
 
+/** See {@link Horde.metrics}. Counters count since this node started. */
+export interface HordeMetrics {
+  node: string
+  name: string
+  members: { alive: number; total: number }
+  /** `local`: running here; `cluster`: known to the cluster; `perNode`: assigned per node. */
+  children: { local: number; cluster: number; perNode: Record<string, number> }
+  /** Local restarts after a crash (or a permanent child's exit). */
+  restarts: number
+  /** Children given up after exceeding the restart intensity, or whose start failed. */
+  failed: number
+  /** Children of a dead node this node (as coordinator) reassigned. */
+  failovers: number
+  /** Planned moves out of this node (graceful stop, member removal, rebalancing). */
+  handoffs: number
+  /** Duplicates after a partition this node resolved. */
+  conflicts: number
+  syncRounds: number
+  syncBytesSent: number
+  syncBytesReceived: number
+  deltaBytesSent: number
+  deltaBytesReceived: number
+  /** Gossiped deltas refused as malformed. */
+  deltasDropped: number
+  deadLetters: number
+  messagesRoutedOut: number
+  messagesRoutedIn: number
+  /** Ref proxy actors alive on this node. */
+  proxies: number
+  /** Messages waiting for a child that moves or restarts. */
+  heldMessages: number
+}
+
+/** See {@link Horde.status}. */
+export interface HordeStatus {
+  node: string
+  name: string
+  addresses: string[]
+  members: { nodeId: string; status: MemberStatus; children: number }[]
+  children: number
+}
+
 /** What the replicated map holds under `c/<id>`: where a child runs and how to start it. */
 interface ChildRecord {
   node: string
@@ -126,6 +168,20 @@ export class Horde extends EventTarget {
   private readonly unsubscribe: (() => void)[] = []
   private syncTimer: NodeJS.Timeout | undefined
   private readonly syncing = new Set<string>()
+  private readonly counters = {
+    restarts: 0,
+    failed: 0,
+    failovers: 0,
+    handoffs: 0,
+    conflicts: 0,
+    syncRounds: 0,
+    syncBytesSent: 0,
+    syncBytesReceived: 0,
+    deltaBytesSent: 0,
+    deltaBytesReceived: 0,
+    deltasDropped: 0,
+    deadLetters: 0,
+  }
   private shuttingDown = false
   private stopped = false
   private stopPromise: Promise<void> | undefined
@@ -310,6 +366,18 @@ export class Horde extends EventTarget {
     return { specs, active: running, workers: specs, supervisors: 0 }
   }
 
+  /** This node's view of the cluster, as `nact-horde status` prints it. */
+  status(): HordeStatus {
+    const m = this.metrics()
+    return {
+      node: this.nodeId,
+      name: this.name,
+      addresses: this.addresses,
+      members: this.members().map((x) => ({ ...x, children: m.children.perNode[x.nodeId] ?? 0 })),
+      children: m.children.cluster,
+    }
+  }
+
   /** Every member this node knows of, with its status. */
   members(): { nodeId: string; status: MemberStatus }[] {
     return this.memberInfos().map((m) => ({ nodeId: m.nodeId, status: m.status }))
@@ -365,11 +433,29 @@ export class Horde extends EventTarget {
     }
   }
 
-  /** Counters for metrics. */
-  stats(): { children: number; members: number; syncBytesSent: number } {
-    let syncBytesSent = 0
-    for (const p of this.up) syncBytesSent += this.map.link(p).stats.bytesSent
-    return { children: this.local.count(), members: this.aliveNodes().length, syncBytesSent }
+  /** What this node has done and sees, for dashboards and alerts (see also the Prometheus exporter). */
+  metrics(): HordeMetrics {
+    const perNode: Record<string, number> = {}
+    let cluster = 0
+    for (const [key, value] of this.map.entries()) {
+      if (!key.startsWith(CHILD)) continue
+      cluster++
+      const node = (value as ChildRecord).node
+      perNode[node] = (perNode[node] ?? 0) + 1
+    }
+    const members = this.memberInfos()
+    const routing = this.router.size()
+    return {
+      node: this.nodeId,
+      name: this.name,
+      members: { alive: members.filter((m) => m.status === 'alive').length, total: members.length },
+      children: { local: this.local.count(), cluster, perNode },
+      ...this.counters,
+      messagesRoutedOut: this.router.stats.routedOut,
+      messagesRoutedIn: this.router.stats.routedIn,
+      proxies: routing.proxies,
+      heldMessages: routing.held,
+    }
   }
 
   // ——— membership ———
@@ -463,6 +549,7 @@ export class Horde extends EventTarget {
   private publish(delta: Delta<unknown>): Uint8Array {
     const bytes = encodeDelta(delta)
     if (this.stopped) return bytes
+    this.counters.deltaBytesSent += bytes.length
     this.gossipOut.push(bytes)
     this.gossipTimer ??= setTimeout(() => this.flushGossip(), GOSSIP_DELAY)
     return bytes
@@ -485,9 +572,11 @@ export class Horde extends EventTarget {
 
   private onGossip(bytes: Uint8Array, from: string): void {
     if (this.stopped) return
+    this.counters.deltaBytesReceived += bytes.length
     try {
       this.react(this.map.join(decodeDelta(bytes)))
     } catch (err) {
+      this.counters.deltasDropped++
       log('dropped a malformed delta from %s: %s', from, (err as Error).message)
     }
   }
@@ -495,8 +584,12 @@ export class Horde extends EventTarget {
   private onSync(bytes: Uint8Array, from: string): Uint8Array {
     if (this.stopped) return new Uint8Array(0)
     const link = this.map.link(from)
+    this.counters.syncRounds++
+    this.counters.syncBytesReceived += bytes.length
     if (bytes.length > 0) this.react(link.receive(bytes))
-    return link.generate() ?? new Uint8Array(0)
+    const reply = link.generate() ?? new Uint8Array(0)
+    this.counters.syncBytesSent += reply.length
+    return reply
   }
 
   /** Runs the sync protocol with a peer until both sides have nothing to say (bounded). */
@@ -508,9 +601,12 @@ export class Horde extends EventTarget {
         const link = this.map.link(peer)
         const msg = link.generate()
         if (msg === null) return
+        this.counters.syncRounds++
+        this.counters.syncBytesSent += msg.length
         const reply = await this.transport.request(peer, this.syncProtocol, msg, {
           timeout: this.options.requestTimeout,
         })
+        this.counters.syncBytesReceived += reply.length
         if (reply.length > 0) this.react(link.receive(reply))
         else if (link.idle) return
       }
@@ -656,6 +752,7 @@ export class Horde extends EventTarget {
     const target = this.strategy.chooseNode(rec.spec, ctx.members)
     if (target === undefined || target === rec.node) return
     log('%s: owner %s is %s; reassigning to %s', id, rec.node, ownerStatus, target)
+    this.counters.failovers++
     this.reassign(rec, target)
   }
 
@@ -794,6 +891,7 @@ export class Horde extends EventTarget {
       this.remove(CHILD + id)
       return
     }
+    this.counters.handoffs++
     const moved: ChildRecord = { node: target, spec: rec.spec, from: this.nodeId }
     if (hasSaved) {
       moved.saved = saved
@@ -881,6 +979,8 @@ export class Horde extends EventTarget {
           return encodeOk(null)
         case 'children':
           return encodeOk(this.localChildInfos())
+        case 'status':
+          return encodeOk(this.status())
       }
     } catch (err) {
       return encodeError(err)
@@ -999,6 +1099,10 @@ export class Horde extends EventTarget {
   }
 
   private emit<K extends keyof HordeEventMap>(type: K, detail: HordeEventMap[K]['detail']): void {
+    if (type === 'child:restarted') this.counters.restarts++
+    else if (type === 'child:failed') this.counters.failed++
+    else if (type === 'child:conflict') this.counters.conflicts++
+    else if (type === 'message:dead') this.counters.deadLetters++
     this.dispatchEvent(new CustomEvent(type, { detail }))
   }
 }

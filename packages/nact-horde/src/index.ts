@@ -44,6 +44,8 @@ export {
   type ChildInfo,
   Horde,
   type HordeEventMap,
+  type HordeMetrics,
+  type HordeStatus,
   type MemberStatus,
   startHorde,
 } from './horde.js'
@@ -51,3 +53,4 @@ export type { NactRef } from './local/nact.js'
 export type { HordeOptions } from './options.js'
 export type { DeadReason } from './routing.js'
 export { spawnDistributed } from './spawn-distributed.js'
+export { fetchStatus } from './status-client.js'

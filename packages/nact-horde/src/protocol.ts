@@ -21,6 +21,7 @@ export type Request =
   | { op: 'start'; spec: ChildSpec }
   | { op: 'terminate'; id: string }
   | { op: 'children' }
+  | { op: 'status' }
   /** An encoded CRDT delta the receiver must hold before it answers (a durable write). */
   | { op: 'replicate'; delta: Uint8Array }
   /** Messages for children or actors on the receiving node (see routing.ts). */
@@ -49,6 +50,8 @@ export function encodeRequest(req: Request): Uint8Array {
       return packr.pack(['terminate', req.id])
     case 'children':
       return packr.pack(['children'])
+    case 'status':
+      return packr.pack(['status'])
     case 'replicate':
       return packr.pack(['replicate', req.delta])
     case 'deliver':
@@ -77,6 +80,8 @@ export function decodeRequest(bytes: Uint8Array): Request {
       return { op: 'terminate', id: msg[1] }
     case 'children':
       return { op: 'children' }
+    case 'status':
+      return { op: 'status' }
     case 'replicate':
       if (!(msg[1] instanceof Uint8Array)) throw new ProtocolError('replicate needs delta bytes')
       return { op: 'replicate', delta: msg[1] }
