@@ -168,6 +168,11 @@ export class Horde extends EventTarget {
   private readonly unsubscribe: (() => void)[] = []
   private syncTimer: NodeJS.Timeout | undefined
   private readonly syncing = new Set<string>()
+  /** Peers this node has been connected to at least once. */
+  private readonly seenUp = new Set<string>()
+  /** True during the join grace (see HordeOptions.joinGrace). */
+  private joining = true
+  private joinTimer: NodeJS.Timeout | undefined
   private readonly counters = {
     restarts: 0,
     failed: 0,
@@ -286,6 +291,11 @@ export class Horde extends EventTarget {
       for (const p of this.up) void this.syncWith(p)
     }, this.options.syncInterval)
     this.syncTimer.unref()
+    this.joinTimer = setTimeout(() => {
+      this.joining = false
+      this.scheduleAll()
+    }, this.options.joinGrace)
+    this.joinTimer.unref()
     this.scheduleAll()
   }
 
@@ -474,7 +484,13 @@ export class Horde extends EventTarget {
     const rec = this.memberRecord(nodeId)
     if (nodeId === this.nodeId) return this.shuttingDown ? 'shutting_down' : 'alive'
     if (rec === undefined) return 'uninitialized'
-    if (rec.status === 'left' || !this.up.has(nodeId)) return 'dead'
+    if (rec.status === 'left') return 'dead'
+    if (!this.up.has(nodeId)) {
+      // A node that has just started knows members from the map before it has connected to
+      // them: they are not dead, only not reached yet. Declaring them dead would make it
+      // restart their children (a duplicate) — so until the join grace ends, they are unknown.
+      return !this.seenUp.has(nodeId) && this.joining ? 'uninitialized' : 'dead'
+    }
     return rec.status
   }
 
@@ -520,6 +536,7 @@ export class Horde extends EventTarget {
   private onPeerUp(nodeId: string): void {
     if (this.stopped || this.up.has(nodeId)) return
     this.up.add(nodeId)
+    this.seenUp.add(nodeId)
     this.scheduleAll()
     void this.syncWith(nodeId)
   }
@@ -746,7 +763,7 @@ export class Horde extends EventTarget {
       return
     }
 
-    if (ownerStatus === 'alive' || ownerStatus === 'shutting_down') return
+    if (ownerStatus === 'alive' || ownerStatus === 'shutting_down' || ownerStatus === 'uninitialized') return
     // The owner is dead, left, or no longer a member: the coordinator reassigns the child.
     if (ctx.coordinator !== this.nodeId || !ctx.quorum) return
     const target = this.strategy.chooseNode(rec.spec, ctx.members)
@@ -927,6 +944,7 @@ export class Horde extends EventTarget {
     this.stopped = true
     this.router.stop()
     clearInterval(this.syncTimer)
+    clearTimeout(this.joinTimer)
     for (const u of this.unsubscribe) u()
     await this.local.stopAll('shutdown')
     if (this.ownsTransport) await this.transport.stop()

@@ -37,6 +37,12 @@ export interface HordeOptions {
   maxWait?: number
   /** Proxy actors (refs) idle this long are stopped, and re-created on their next message, ms. @default 60000 */
   refIdleTimeout?: number
+  /**
+   * After start, how long members known from the map but not yet connected count as
+   * 'uninitialized' rather than 'dead' (so a joining node never restarts children that run
+   * on nodes it has not reached yet), ms. @default failureTimeout, or 3000
+   */
+  joinGrace?: number
 }
 
 export const DEFAULT_SYNC_INTERVAL = 1000
@@ -57,6 +63,7 @@ export interface ResolvedHordeOptions {
   maxBuffer: number
   maxWait: number
   refIdleTimeout: number
+  joinGrace: number
 }
 
 function positive(name: string, v: unknown, fallback: number, min = 1, max = 86_400_000): number {
@@ -132,5 +139,6 @@ export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
     maxBuffer: positive('maxBuffer', o.maxBuffer, 1000, 0, 10_000_000),
     maxWait: positive('maxWait', o.maxWait, 10_000, 1, 86_400_000),
     refIdleTimeout: positive('refIdleTimeout', o.refIdleTimeout, 60_000, 10, 86_400_000),
+    joinGrace: positive('joinGrace', o.joinGrace, o.failureTimeout ?? 3000, 0, 600_000),
   }
 }

@@ -135,13 +135,7 @@ export class Router {
         if (hops >= MAX_HOPS) return this.dead(id, 'unreachable', message)
         let wire: Item
         try {
-          wire = [
-            0,
-            id,
-            this.exportValue(message),
-            sender === undefined ? null : this.exportRef(sender),
-            hops + 1,
-          ]
+          wire = [0, id, this.exportValue(message), this.exportSender(sender), hops + 1]
         } catch (err) {
           return this.dead(id, 'not_serializable', message, err)
         }
@@ -277,12 +271,7 @@ export class Router {
         this.dead(id, 'expired', list.shift()!.message)
       if (list.length === 0) this.held.delete(id)
     }
-    for (const [key, p] of this.proxies) {
-      if (now - p.lastUsed > this.idleTimeout) {
-        nact.stop(p.ref)
-        this.proxies.delete(key)
-      }
-    }
+    for (const [key, p] of this.proxies) if (now - p.lastUsed > this.idleTimeout) this.retire(key)
   }
 
   private dead(id: string, reason: DeadReason, message: unknown, error?: unknown): void {
@@ -313,6 +302,11 @@ export class Router {
     const o: Record<string, unknown> = {}
     for (const [k, x] of Object.entries(v)) o[k] = this.exportWalk(x, depth + 1)
     return o
+  }
+
+  /** nact passes a placeholder ("nobody") when there is no sender: that travels as null. */
+  private exportSender(sender: NactRef | undefined): RefMarker | null {
+    return sender !== undefined && isNactRef(sender) ? this.exportRef(sender) : null
   }
 
   private exportRef(ref: NactRef): RefMarker {
@@ -373,8 +367,9 @@ export class Router {
   }
 
   private childProxyHandler(id: string) {
+    const key = `c${JSON.stringify([id])}`
     return (state: unknown, message: unknown, ctx: NactContext) => {
-      this.touch(`c${JSON.stringify([id])}`)
+      this.touch(key)
       this.route(id, message, ctx.sender)
       return state
     }
@@ -387,20 +382,23 @@ export class Router {
       this.touch(key)
       let item: Item
       try {
-        item = [
-          1,
-          marker,
-          this.exportValue(message),
-          ctx.sender === undefined ? null : this.exportRef(ctx.sender),
-          1,
-        ]
+        item = [1, marker, this.exportValue(message), this.exportSender(ctx.sender), 1]
       } catch (err) {
         this.dead(`ref:${target[0]}`, 'not_serializable', message, err)
         return state
       }
       this.enqueue(target[0], item)
+      // A temporary ref (a query's reply-to) takes one answer: its proxy is done after it.
+      if (target[2] === 'temp') this.retire(key)
       return state
     }
+  }
+
+  private retire(key: string): void {
+    const p = this.proxies.get(key)
+    if (p === undefined) return
+    this.proxies.delete(key)
+    nact.stop(p.ref)
   }
 
   private touch(key: string): void {

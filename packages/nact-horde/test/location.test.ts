@@ -42,6 +42,9 @@ describe('refs reach a child wherever it runs', () => {
     for (const id of ids) expect(await q(cluster.nodes[1]!.horde.ref(id), (replyTo) => ({ replyTo }))).toBe(3)
     // At least some of those were cross-node.
     expect(cluster.nodes.some((n) => n.horde.routingStats().routedOut > 0)).toBe(true)
+    // A query's reply-to proxy on the child's node is retired once it has answered.
+    for (let i = 0; i < 50; i++) await q(cluster.nodes[0]!.horde.ref('q-0'), (replyTo) => ({ replyTo }))
+    for (const n of cluster.nodes) expect(n.horde.routingStats().proxies).toBeLessThan(10)
   })
 
   it('a child talks to an actor on the caller’s node through a ref carried in the message (at any depth)', async () => {

@@ -1,6 +1,7 @@
-import { QuorumNotMetError, uniformQuorumDistribution } from 'nact-horde'
+import nact from 'nact'
+import { QuorumNotMetError, startHorde, uniformQuorumDistribution } from 'nact-horde'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Cluster, type TestNode, waitFor } from './cluster.js'
+import { behaviours, Cluster, type TestNode, waitFor } from './cluster.js'
 
 let cluster: Cluster | undefined
 afterEach(async () => {
@@ -198,5 +199,33 @@ describe('restart intensity', () => {
     )
     expect(await cluster.count('good-1')).toBe(2)
     expect(await cluster.count('good-2')).toBe(3)
+  })
+})
+
+describe('joining', () => {
+  it('a joining node that has not reached every member yet never restarts their children (no duplicates)', async () => {
+    cluster = await Cluster.start(2)
+    const all = ids(40)
+    await startAll(cluster.nodes[0]!, all, 'plain')
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+    const [, b] = cluster.nodes as [TestNode, TestNode]
+    // The fresh node sorts first, so it is the coordinator; it reaches a but not yet b.
+    cluster.network.partition(['aaa-fresh'], [b.horde.nodeId])
+    const system = nact.start()
+    const transport = await cluster.network.createTransport({ nodeId: 'aaa-fresh', failureTimeout: 300 })
+    const fresh = await startHorde(system, { name: 'test', behaviours, transport, syncInterval: 50 })
+    cluster.nodes.push({ horde: fresh, system, alive: true })
+    await waitFor(() => fresh.members().some((m) => m.nodeId === b.horde.nodeId), 2000, 'fresh to learn of b')
+    expect(fresh.members().find((m) => m.nodeId === b.horde.nodeId)?.status).toBe('uninitialized')
+    await waitFor(() => fresh.metrics().children.cluster === all.length, 3000, 'fresh to know every child')
+    // An observation window (the assertion is that nothing happens): without the join grace,
+    // fresh would reassign b's children to itself within one flush.
+    await new Promise((r) => setTimeout(r, 300))
+    const p = await cluster.placement()
+    expect([...p.values()].every((nodes) => nodes.length === 1)).toBe(true)
+    expect(fresh.localChildren()).toHaveLength(0)
+    cluster.network.heal()
+    await cluster.settle()
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'exactly once')
   })
 })
