@@ -4,6 +4,7 @@ import { DotIndex } from './dot-index.js'
 import { InvalidArgumentError } from './errors.js'
 import { dotHash1, dotHash2, fmix, fnv1a } from './hash.js'
 import { compareWrites, HybridClock } from './hybrid-clock.js'
+import { KeyTable } from './key-table.js'
 import { SyncLink } from './sync-link.js'
 import type { Clock, Delta, Diff, Dot, Entry, KeyDelta, Value } from './types.js'
 import { assertValue, valuesEqual } from './value.js'
@@ -21,11 +22,16 @@ export interface AWLWWMapOptions {
 
 interface KeyRecord<V> extends TreeItem {
   readonly key: string
-  entries: Entry<V>[]
+  /**
+   * Live writes. Never changed in place, only replaced: deltas, `state()` and other replicas
+   * share these arrays instead of copying one per key.
+   */
+  entries: readonly Entry<V>[]
 }
 
 const EMPTY_RANGES: ReadonlyMap<string, readonly number[]> = new Map()
-const NO_DOTS: Dot[] = []
+const NO_DOTS: readonly Dot[] = []
+const NO_ENTRIES: readonly Entry<never>[] = []
 
 /**
  * A delta-state add-wins last-writer-wins map (Almeida, Shoker & Baquero, "Delta State
@@ -104,39 +110,39 @@ export class AWLWWMap<V = Value> {
   set(key: string, value: V): Delta<V> {
     assertKey(key)
     assertValue(value)
-    const ts = this.hlc.tick()
+    const hlc = this.hlc
+    hlc.advance()
+    const r = this.replicaId
     const c = ++this.counter
-    this.context.add(this.replicaId, c)
-    const entry: Entry<V> = { r: this.replicaId, c, wall: ts.wall, logical: ts.logical, value }
+    this.context.add(r, c)
+    const entry: Entry<V> = { r, c, wall: hlc.lastWall, logical: hlc.lastLogical, value }
+    // One array for the record and the delta (entry arrays are never changed in place).
+    const entries = [entry]
     const rec = this.records.get(key)
-    let dead: Dot[] = NO_DOTS
+    let dead = NO_DOTS
     if (rec === undefined) {
-      this.insertRecord(key, [entry])
+      this.insertRecord(key, entries)
     } else {
       const old = rec.entries
       dead = old.length === 1 ? [dotOf(old[0]!)] : old.map(dotOf)
-      rec.entries = [entry]
+      rec.entries = entries
       this.rehash(rec)
       for (const e of old) this.forgetDot(e)
     }
-    this.index.add(this.replicaId, c, key)
+    this.index.add(r, c, key)
     this.version++
-    const keys = new Map<string, KeyDelta<V>>()
-    keys.set(key, { entries: [entry], dead })
-    return { keys, ranges: EMPTY_RANGES }
+    return { keys: new KeyTable([key], [{ entries, dead }]), ranges: EMPTY_RANGES }
   }
 
   /** Removes `key`: supersedes every write to it this replica has seen (a concurrent write wins). */
   delete(key: string): Delta<V> {
     assertKey(key)
     const rec = this.records.get(key)
-    if (rec === undefined) return { keys: new Map(), ranges: EMPTY_RANGES }
+    if (rec === undefined) return { keys: new KeyTable([], []), ranges: EMPTY_RANGES }
     const dead = rec.entries.map(dotOf)
     this.deleteRecord(rec)
     this.version++
-    const keys = new Map<string, KeyDelta<V>>()
-    keys.set(key, { entries: [], dead })
-    return { keys, ranges: EMPTY_RANGES }
+    return { keys: new KeyTable([key], [{ entries: NO_ENTRIES, dead }]), ranges: EMPTY_RANGES }
   }
 
   /**
@@ -145,29 +151,51 @@ export class AWLWWMap<V = Value> {
    * value, or a `remove`; nothing when no read would differ.
    */
   join(delta: Delta<V>): Diff<V>[] {
-    // Each touched key's winning write before the join, to report what visibly changed.
-    const before = new Map<string, Entry<V> | undefined>()
+    // Each touched record with its winning write before the join (undefined for a record
+    // this join creates), in first-touch order, to report what visibly changed. Two arrays,
+    // not a Map keyed by key: a full-state join touches every key once, and only records that
+    // existed before can be touched twice (those are deduplicated by `seen`).
+    const touched: KeyRecord<V>[] = []
+    const touchedOld: (Entry<V> | undefined)[] = []
+    let seen: Set<string> | undefined
+    const noteExisting = (rec: KeyRecord<V>): void => {
+      if (seen === undefined) seen = new Set()
+      else if (seen.has(rec.key)) return
+      seen.add(rec.key)
+      touched.push(rec)
+      touchedOld.push(winner(rec.entries))
+    }
     let changed = false
     const dirty = new Set<KeyRecord<V>>()
+    // A replica with no keys (one bootstrapping from a peer's state) need not look each
+    // delta key up: nothing below creates a record before the last loop, and a delta names
+    // each key once.
+    const wasEmpty = this.records.size === 0
+    // Delta keys are walked with forEach: for the KeyTables this package builds it is an
+    // index loop, with no iterator or [key, value] pair allocated per key.
+    const keys = delta.keys
 
     // Writes the delta names as superseded, scoped to their key.
-    for (const [key, kd] of delta.keys) {
-      if (kd.dead.length === 0) continue
-      const rec = this.records.get(key)
-      if (rec === undefined) continue
-      for (const d of kd.dead) {
-        const i = rec.entries.findIndex((e) => e.c === d.c && e.r === d.r)
-        if (i < 0) continue
-        if (!before.has(key)) before.set(key, rec === undefined ? undefined : winner(rec.entries))
-        const [e] = rec.entries.splice(i, 1)
-        this.forgetDot(e!)
-        dirty.add(rec)
-        changed = true
-      }
+    if (!wasEmpty) {
+      keys.forEach((kd, key) => {
+        if (kd.dead.length === 0) return
+        const rec = this.records.get(key)
+        if (rec === undefined) return
+        for (const d of kd.dead) {
+          const i = rec.entries.findIndex((e) => e.c === d.c && e.r === d.r)
+          if (i < 0) continue
+          noteExisting(rec)
+          const e = rec.entries[i]!
+          rec.entries = without(rec.entries, i)
+          this.forgetDot(e)
+          dirty.add(rec)
+          changed = true
+        }
+      })
     }
 
     // Every live write inside the delta's ranges that the delta does not carry is superseded.
-    if (delta.ranges.size > 0) {
+    if (delta.ranges.size > 0 && !wasEmpty) {
       let carried: Map<string, Set<number>> | undefined
       // Index columns are being iterated: forget dots only after the queries.
       const removed: Entry<V>[] = []
@@ -180,11 +208,12 @@ export class AWLWWMap<V = Value> {
             if (i < 0) return
             carried ??= carriedDots(delta)
             if (carried.get(r)?.has(c)) return
-            if (!before.has(key)) before.set(key, rec === undefined ? undefined : winner(rec.entries))
-            const [e] = rec.entries.splice(i, 1)
+            noteExisting(rec)
+            const e = rec.entries[i]!
+            rec.entries = without(rec.entries, i)
             dirty.add(rec)
             changed = true
-            removed.push(e!)
+            removed.push(e)
           })
         }
       }
@@ -192,28 +221,48 @@ export class AWLWWMap<V = Value> {
     }
 
     // Writes this replica has never seen.
-    for (const [key, kd] of delta.keys) {
-      for (const e of kd.entries) {
+    let lastId: string | undefined
+    let lastInterned = ''
+    keys.forEach((kd, key) => {
+      const es = kd.entries
+      const dead = kd.dead
+      let rec: KeyRecord<V> | undefined
+      let looked = wasEmpty
+      let created = false
+      for (let k = 0; k < es.length; k++) {
+        const e = es[k]!
         if (this.context.has(e.r, e.c)) continue
-        if (kd.dead.length > 0 && kd.dead.some((d) => d.c === e.c && d.r === e.r)) continue
-        // Share one string per replica id across all entries, whatever message brought them.
-        const r = this.intern(e.r)
+        if (dead.length > 0 && dead.some((d) => d.c === e.c && d.r === e.r)) continue
+        // Share one string per replica id across all entries, whatever message brought them;
+        // entries mostly come in runs from one replica, so remember the last one.
+        if (e.r !== lastId) {
+          lastId = e.r
+          lastInterned = this.intern(e.r)
+        }
+        const r = lastInterned
         const entry = e as { r: string } & Entry<V>
         entry.r = r
         this.context.add(r, e.c)
         this.hlc.observe(e.wall, e.logical)
-        let rec = this.records.get(key)
-        if (!before.has(key)) before.set(key, rec === undefined ? undefined : winner(rec.entries))
+        if (!looked) {
+          rec = this.records.get(key)
+          looked = true
+        }
         if (rec === undefined) {
-          rec = this.insertRecord(key, [entry])
+          // A lone new write keeps the delta's array: entry arrays are never changed in place.
+          rec = this.insertRecord(key, es.length === 1 ? es : [entry])
+          touched.push(rec)
+          touchedOld.push(undefined)
+          created = true
         } else {
-          rec.entries.push(entry)
+          if (!created) noteExisting(rec)
+          rec.entries = appended(rec.entries, entry)
           dirty.add(rec)
         }
         this.index.add(r, e.c, key)
         changed = true
       }
-    }
+    })
 
     for (const rec of dirty) {
       if (rec.entries.length === 0) this.deleteRecord(rec)
@@ -221,9 +270,9 @@ export class AWLWWMap<V = Value> {
     }
 
     // The delta's context: superseded dots and ranges.
-    for (const kd of delta.keys.values()) {
+    keys.forEach((kd) => {
       for (const d of kd.dead) if (this.context.add(this.intern(d.r), d.c)) changed = true
-    }
+    })
     for (const [r, iv] of delta.ranges) {
       const ri = this.intern(r)
       for (let k = 0; k < iv.length; k += 2)
@@ -232,15 +281,17 @@ export class AWLWWMap<V = Value> {
 
     if (changed) this.version++
     const diffs: Diff<V>[] = []
-    for (const [key, old] of before) {
-      const rec = this.records.get(key)
-      if (rec === undefined) {
-        if (old !== undefined) diffs.push({ type: 'remove', key })
+    for (let k = 0; k < touched.length; k++) {
+      const rec = touched[k]!
+      const old = touchedOld[k]
+      // A record left without entries was deleted by this join (and none is created after).
+      if (rec.entries.length === 0) {
+        if (old !== undefined) diffs.push({ type: 'remove', key: rec.key })
         continue
       }
       const now = winner(rec.entries)
       if (old === undefined || (old !== now && !valuesEqual(old.value, now.value))) {
-        diffs.push({ type: 'add', key, value: now.value })
+        diffs.push({ type: 'add', key: rec.key, value: now.value })
       }
     }
     return diffs
@@ -248,9 +299,14 @@ export class AWLWWMap<V = Value> {
 
   /** The whole replica as one delta: every live write and everything this replica has seen. */
   state(): Delta<V> {
-    const keys = new Map<string, KeyDelta<V>>()
-    for (const [key, rec] of this.records) keys.set(key, { entries: rec.entries.slice(), dead: [] })
-    return { keys, ranges: this.context.toRanges() }
+    const names: string[] = []
+    const deltas: KeyDelta<V>[] = []
+    // Entry arrays are never changed in place, so the state can share them.
+    for (const [key, rec] of this.records) {
+      names.push(key)
+      deltas.push({ entries: rec.entries, dead: NO_DOTS })
+    }
+    return { keys: new KeyTable(names, deltas), ranges: this.context.toRanges() }
   }
 
   /** The anti-entropy state for peer `peer`: created on first use and kept until `unlink`. */
@@ -331,7 +387,7 @@ export class AWLWWMap<V = Value> {
     return { diffs, deadForPeer }
   }
 
-  private insertRecord(key: string, entries: Entry<V>[]): KeyRecord<V> {
+  private insertRecord(key: string, entries: readonly Entry<V>[]): KeyRecord<V> {
     const rec: KeyRecord<V> = { key, kh: fnv1a(key), entries, h1: 0, h2: 0, pos: 0 }
     this.contentHash(rec)
     this.records.set(key, rec)
@@ -403,6 +459,19 @@ function winner<V>(entries: readonly Entry<V>[]): Entry<V> {
     if (compareWrites(e.wall, e.logical, e.r, w.wall, w.logical, w.r) > 0) w = e
   }
   return w
+}
+
+/** A copy of `entries` without its i-th element (entry arrays are never changed in place). */
+function without<V>(entries: readonly Entry<V>[], i: number): Entry<V>[] {
+  const out = entries.slice()
+  out.splice(i, 1)
+  return out
+}
+
+function appended<V>(entries: readonly Entry<V>[], e: Entry<V>): Entry<V>[] {
+  const out = entries.slice()
+  out.push(e)
+  return out
 }
 
 function dotOf(e: Dot): Dot {

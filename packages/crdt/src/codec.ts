@@ -1,5 +1,7 @@
 import { Packr, Unpackr } from 'msgpackr'
 import { DecodeError } from './errors.js'
+import { hasDuplicate, KeyTable } from './key-table.js'
+import { MessagePackWriter } from './msgpack-writer.js'
 import type { Delta, Dot, Entry, KeyDelta } from './types.js'
 import { MAX_VALUE_DEPTH } from './value.js'
 
@@ -49,23 +51,37 @@ export function unpackMessage(bytes: Uint8Array, kind: number): unknown[] {
 /** Numbers each replica id a message mentions. */
 export class ReplicaTable {
   readonly ids: string[] = []
-  private readonly index = new Map<string, number>()
+  /** Built only once the table is long: most messages name one or two replicas. */
+  private index: Map<string, number> | undefined
   private lastId = ''
   private lastIndex = -1
   ref(id: string): number {
     // Consecutive references are mostly to the same replica.
     if (id === this.lastId) return this.lastIndex
-    let i = this.index.get(id)
-    if (i === undefined) {
-      i = this.ids.length
-      this.ids.push(id)
-      this.index.set(id, i)
+    let i: number | undefined
+    if (this.index === undefined) {
+      i = this.ids.indexOf(id)
+      if (i < 0) {
+        i = this.ids.length
+        this.ids.push(id)
+        if (this.ids.length > SHORT_TABLE) this.index = new Map(this.ids.map((x, k) => [x, k]))
+      }
+    } else {
+      i = this.index.get(id)
+      if (i === undefined) {
+        i = this.ids.length
+        this.ids.push(id)
+        this.index.set(id, i)
+      }
     }
     this.lastId = id
     this.lastIndex = i
     return i
   }
 }
+
+/** Up to this many ids, a linear search beats building a Map. */
+const SHORT_TABLE = 8
 
 export function encodeKeys<V>(keys: ReadonlyMap<string, KeyDelta<V>>, table: ReplicaTable): unknown[] {
   const out: unknown[] = []
@@ -91,10 +107,88 @@ export function encodeRanges(ranges: ReadonlyMap<string, readonly number[]>, tab
 
 /** Encodes a delta for the wire. */
 export function encodeDelta<V>(delta: Delta<V>): Uint8Array {
+  if (!writerBusy) {
+    // A value's getter could call encodeDelta again: only the outer call uses the writer.
+    writerBusy = true
+    try {
+      const bytes = writeDelta(delta)
+      if (bytes !== undefined) return bytes
+    } finally {
+      writerBusy = false
+    }
+  }
   const table = new ReplicaTable()
   const keys = encodeKeys(delta.keys, table)
   const ranges = encodeRanges(delta.ranges, table)
   return pack([WIRE_VERSION, KIND_DELTA, table.ids, keys, ranges])
+}
+
+const writer = new MessagePackWriter()
+let writerBusy = false
+
+/**
+ * The fast path of {@link encodeDelta}: the same bytes as packing the arrays `encodeKeys`
+ * and `encodeRanges` build, written directly. Undefined when a key or value needs msgpackr.
+ */
+function writeDelta<V>(delta: Delta<V>): Uint8Array | undefined {
+  // The replica table comes first in the message: number the ids in the order the
+  // array-building path meets them (each key's entries, then its dead dots; then ranges).
+  const table = new ReplicaTable()
+  let rangeParts = 0
+  delta.keys.forEach((kd) => {
+    for (const e of kd.entries) table.ref(e.r)
+    for (const d of kd.dead) table.ref(d.r)
+  })
+  for (const [r, iv] of delta.ranges) {
+    if (iv.length === 0) continue
+    table.ref(r)
+    rangeParts++
+  }
+  const w = writer
+  w.reset()
+  w.arrayHeader(5)
+  w.number(WIRE_VERSION)
+  w.number(KIND_DELTA)
+  w.arrayHeader(table.ids.length)
+  for (const id of table.ids) if (!w.string(id)) return undefined
+  w.arrayHeader(delta.keys.size)
+  let ok = true
+  delta.keys.forEach((kd, key) => {
+    if (!ok) return
+    const dead = kd.dead
+    w.arrayHeader(dead.length === 0 ? 2 : 3)
+    if (!w.string(key)) {
+      ok = false
+      return
+    }
+    w.arrayHeader(kd.entries.length * 5)
+    for (const e of kd.entries) {
+      w.number(table.ref(e.r))
+      w.number(e.c)
+      w.number(e.wall)
+      w.number(e.logical)
+      if (!w.value(e.value)) {
+        ok = false
+        return
+      }
+    }
+    if (dead.length > 0) {
+      w.arrayHeader(dead.length * 2)
+      for (const d of dead) {
+        w.number(table.ref(d.r))
+        w.number(d.c)
+      }
+    }
+  })
+  if (!ok) return undefined
+  w.arrayHeader(rangeParts)
+  for (const [r, iv] of delta.ranges) {
+    if (iv.length === 0) continue
+    w.arrayHeader(iv.length + 1)
+    w.number(table.ref(r))
+    for (let k = 0; k < iv.length; k++) w.number(iv[k]!)
+  }
+  return w.result()
 }
 
 /**
@@ -157,9 +251,22 @@ export function decodeDots(v: unknown, replicas: string[]): Dot[] {
   return out
 }
 
-export function decodeKeys<V>(v: unknown, replicas: string[]): Map<string, KeyDelta<V>> {
+const NO_DOTS: readonly Dot[] = []
+
+function decodeEntry<V>(flat: unknown[], i: number, replicas: string[]): Entry<V> {
+  return {
+    r: replicaAt(replicas, flat[i]),
+    c: counter(flat[i + 1]),
+    wall: natural(flat[i + 2], 'timestamp'),
+    logical: natural(flat[i + 3], 'logical clock'),
+    value: sanitizeValue(flat[i + 4], 0) as V,
+  }
+}
+
+export function decodeKeys<V>(v: unknown, replicas: string[]): KeyTable<V> {
   if (!Array.isArray(v)) throw new DecodeError('keys must be an array')
-  const keys = new Map<string, KeyDelta<V>>()
+  const names: string[] = []
+  const deltas: KeyDelta<V>[] = []
   for (const part of v) {
     if (!Array.isArray(part) || part.length < 2 || part.length > 3)
       throw new DecodeError('malformed key part')
@@ -167,22 +274,21 @@ export function decodeKeys<V>(v: unknown, replicas: string[]): Map<string, KeyDe
     const flat = part[1]
     if (!Array.isArray(flat) || flat.length % 5 !== 0)
       throw new DecodeError('entries must be a flat array of 5-tuples')
-    const entries: Entry<V>[] = []
-    for (let i = 0; i < flat.length; i += 5) {
-      entries.push({
-        r: replicaAt(replicas, flat[i]),
-        c: counter(flat[i + 1]),
-        wall: natural(flat[i + 2], 'timestamp'),
-        logical: natural(flat[i + 3], 'logical clock'),
-        value: sanitizeValue(flat[i + 4], 0) as V,
-      })
+    // A one-entry literal for the common case, else sized up front: `push` onto [] would
+    // reserve 17 slots, and a joining replica keeps these arrays (a full state has one per key).
+    let entries: Entry<V>[]
+    if (flat.length === 5) {
+      entries = [decodeEntry<V>(flat, 0, replicas)]
+    } else {
+      entries = new Array<Entry<V>>(flat.length / 5)
+      for (let i = 0; i < flat.length; i += 5) entries[i / 5] = decodeEntry<V>(flat, i, replicas)
     }
-    const dead = part.length === 3 ? decodeDots(part[2], replicas) : []
-    const before = keys.size
-    keys.set(key, { entries, dead })
-    if (keys.size === before) throw new DecodeError('a key appears twice in one delta')
+    const dead = part.length === 3 ? decodeDots(part[2], replicas) : NO_DOTS
+    names.push(key)
+    deltas.push({ entries, dead })
   }
-  return keys
+  if (hasDuplicate(names)) throw new DecodeError('a key appears twice in one delta')
+  return new KeyTable(names, deltas)
 }
 
 export function decodeRanges(v: unknown, replicas: string[]): Map<string, number[]> {
@@ -229,7 +335,8 @@ function sanitizeValue(v: unknown, depth: number): unknown {
       }
       if (Object.getPrototypeOf(v) !== Object.prototype) throw new DecodeError('values must be plain data')
       const o = v as Record<string, unknown>
-      for (const k of Object.keys(o)) o[k] = sanitizeValue(o[k], depth + 1)
+      // for-in rather than Object.keys: no array per value.
+      for (const k in o) if (Object.hasOwn(o, k)) o[k] = sanitizeValue(o[k], depth + 1)
       return o
     }
     default:

@@ -26,15 +26,11 @@ const MAX_DEPTH = 5
 
 export class DigestTree<T extends TreeItem> {
   private depth = 1
-  private levels: Uint32Array[] = []
-  private leaves: T[][] = []
+  private levels: Uint32Array[] = [new Uint32Array(2 * 16)]
+  private leaves: T[][] = Array.from({ length: 16 }, () => [])
   private count = 0
   private root1 = 0
   private root2 = 0
-
-  constructor() {
-    this.allocate(1)
-  }
 
   get size(): number {
     return this.count
@@ -54,9 +50,7 @@ export class DigestTree<T extends TreeItem> {
     leaf.push(item)
     this.count++
     this.xor(item.kh, item.h1, item.h2)
-    if (this.count > KEYS_PER_LEAF_TO_GROW * 16 ** this.depth && this.depth < MAX_DEPTH) {
-      this.allocate(this.depth + 1)
-    }
+    if (this.count > KEYS_PER_LEAF_TO_GROW * 16 ** this.depth && this.depth < MAX_DEPTH) this.deepen()
   }
 
   remove(item: T): void {
@@ -130,23 +124,28 @@ export class DigestTree<T extends TreeItem> {
     }
   }
 
-  private allocate(depth: number): void {
-    const items: T[] = []
-    for (const leaf of this.leaves) items.push(...leaf)
-    this.depth = depth
-    this.levels = []
-    for (let l = 1; l <= depth; l++) this.levels.push(new Uint32Array(2 * 16 ** l))
-    this.leaves = Array.from({ length: 16 ** depth }, () => [])
-    this.count = 0
-    this.root1 = 0
-    this.root2 = 0
-    for (const item of items) {
-      const leaf = this.leaves[prefixOf(item.kh, depth)]!
-      item.pos = leaf.length
-      leaf.push(item)
-      this.count++
-      this.xor(item.kh, item.h1, item.h2)
+  /**
+   * Keeps one level more. The levels above are unchanged (a node's hash does not depend on
+   * how deep the tree is kept), so only the new level is summed and each leaf split in 16.
+   */
+  private deepen(): void {
+    const depth = this.depth + 1
+    const level = new Uint32Array(2 * 16 ** depth)
+    const leaves: T[][] = []
+    for (let p = 0; p < 16 ** depth; p++) leaves.push([])
+    for (const leaf of this.leaves) {
+      for (const item of leaf) {
+        const p = prefixOf(item.kh, depth)
+        const child = leaves[p]!
+        item.pos = child.length
+        child.push(item)
+        level[2 * p] = level[2 * p]! ^ item.h1
+        level[2 * p + 1] = level[2 * p + 1]! ^ item.h2
+      }
     }
+    this.levels.push(level)
+    this.leaves = leaves
+    this.depth = depth
   }
 }
 

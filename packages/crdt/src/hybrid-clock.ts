@@ -13,6 +13,15 @@ export class HybridClock {
 
   /** A fresh timestamp greater than every one issued or observed so far. */
   tick(): Timestamp {
+    this.advance()
+    return { wall: this.wall, logical: this.logical }
+  }
+
+  /**
+   * @internal {@link tick} without allocating the timestamp: read it from {@link lastWall}
+   * and {@link lastLogical}. For the map's write path, which runs once per local write.
+   */
+  advance(): void {
     const now = Math.floor(this.clock.now())
     if (now > this.wall) {
       this.wall = now
@@ -20,7 +29,16 @@ export class HybridClock {
     } else {
       this.logical++
     }
-    return { wall: this.wall, logical: this.logical }
+  }
+
+  /** @internal Wall part of the last timestamp issued or observed. */
+  get lastWall(): number {
+    return this.wall
+  }
+
+  /** @internal Logical part of the last timestamp issued or observed. */
+  get lastLogical(): number {
+    return this.logical
   }
 
   /** Records a timestamp seen in a remote write so later local ticks exceed it. */

@@ -222,7 +222,7 @@ interface SyncMessage<V> {
   context: CausalContext
   root: [number, number]
   eq: boolean
-  keys: Map<string, KeyDelta<V>>
+  keys: ReadonlyMap<string, KeyDelta<V>>
   ranges: Map<string, number[]>
   nodes: { level: number; prefix: number; h1: number; h2: number }[]
   listings: { level: number; prefix: number; keys: Map<string, Dot[]> }[]

@@ -35,8 +35,12 @@ export function valueProblem(v: unknown, depth: number): string | undefined {
       if (proto !== Object.prototype && proto !== null) {
         return `${proto?.constructor?.name ?? 'an object'} is not a plain object`
       }
-      for (const x of Object.values(v)) {
-        const p = valueProblem(x, depth + 1)
+      // for-in over own keys rather than Object.values: no array per checked object (this
+      // runs on every local write); the same values are visited.
+      const o = v as Record<string, unknown>
+      for (const k in o) {
+        if (!Object.hasOwn(o, k)) continue
+        const p = valueProblem(o[k], depth + 1)
         if (p !== undefined) return p
       }
       return undefined
