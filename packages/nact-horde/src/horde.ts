@@ -941,6 +941,8 @@ export class Horde extends EventTarget {
     await Promise.all([...this.busy.values()].map((p) => p.catch(() => undefined)))
     this.write(MEMBER + this.nodeId, { status: 'left', addresses: this.transport.addresses })
     await this.pushToPeers()
+    // Messages that reached this node during the move are on their way to the new owners.
+    await this.router.drain(this.options.requestTimeout)
     this.stopped = true
     this.router.stop()
     clearInterval(this.syncTimer)
@@ -987,7 +989,7 @@ export class Horde extends EventTarget {
           log('start of %s proxied from %s', (req.spec as ChildSpec).id, from)
           return encodeOk(await this.startHere(this.normalizeSpec(req.spec)))
         case 'deliver':
-          this.router.receiveBatch(req.batch)
+          this.router.receiveBatch(req.batch, from)
           return encodeOk(null)
         case 'replicate':
           this.react(this.map.join(decodeDelta(req.delta)))

@@ -124,9 +124,13 @@ export class Router {
   }
 
   /** Routes a message to child `id` (what a `ref(id)` proxy does with what it receives). */
-  route(id: string, message: unknown, sender: NactRef | undefined, hops = 0): void {
+  route(id: string, message: unknown, sender: NactRef | undefined, hops = 0, from?: string): void {
     if (this.stopped) return this.dead(id, 'unreachable', message)
     const where = this.host.locate(id)
+    // The node that sent us this believes we run the child; if our replica says that node does,
+    // one of the two views is behind (a move is in flight): wait for ours to catch up rather
+    // than bounce the message back and forth.
+    if (where.kind === 'remote' && where.node === from) return this.hold(id, message, sender)
     switch (where.kind) {
       case 'local':
         if (!this.host.deliverLocal(id, message, sender)) log('%s: not accepted locally', id)
@@ -159,7 +163,7 @@ export class Router {
   }
 
   /** Takes a batch another node sent. Throws on bytes that are not a batch. */
-  receiveBatch(bytes: Uint8Array): void {
+  receiveBatch(bytes: Uint8Array, from: string): void {
     const items = unpackr.unpack(bytes) as unknown
     if (!Array.isArray(items)) throw new TypeError('a delivery batch must be an array')
     for (const item of items) {
@@ -167,7 +171,7 @@ export class Router {
       this.stats.routedIn++
       const message = this.importValue(item[2])
       const sender = item[3] === null ? undefined : (this.importValue(item[3]) as NactRef)
-      if (item[0] === 0 && typeof item[1] === 'string') this.route(item[1], message, sender, item[4])
+      if (item[0] === 0 && typeof item[1] === 'string') this.route(item[1], message, sender, item[4], from)
       else if (item[0] === 1 && isMarker(item[1])) {
         const ref = this.importRef(item[1])
         if (ref !== undefined) nact.dispatch(ref, message, sender)
@@ -182,6 +186,12 @@ export class Router {
     let queued = 0
     for (const q of this.queues.values()) queued += q.items.length
     return { proxies: this.proxies.size, held, queued }
+  }
+
+  /** Resolves once every queued message has been handed to its node (or `timeout` ms pass). */
+  async drain(timeout: number): Promise<void> {
+    const deadline = Date.now() + timeout
+    while (this.queues.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
   }
 
   stop(): void {
