@@ -131,64 +131,80 @@ let writerBusy = false
  * and `encodeRanges` build, written directly. Undefined when a key or value needs msgpackr.
  */
 function writeDelta<V>(delta: Delta<V>): Uint8Array | undefined {
+  const keys = delta.keys
+  // Our own deltas keep keys in a KeyTable: walk its arrays directly (no closure, no
+  // iterator per call; a local write's delta is encoded once per write).
+  const table = keys instanceof KeyTable ? (keys as KeyTable<V>) : undefined
   // The replica table comes first in the message: number the ids in the order the
   // array-building path meets them (each key's entries, then its dead dots; then ranges).
-  const table = new ReplicaTable()
+  const ids = new ReplicaTable()
+  if (table !== undefined) for (const kd of table.deltas) refIds(ids, kd)
+  else keys.forEach((kd) => refIds(ids, kd))
   let rangeParts = 0
-  delta.keys.forEach((kd) => {
-    for (const e of kd.entries) table.ref(e.r)
-    for (const d of kd.dead) table.ref(d.r)
-  })
-  for (const [r, iv] of delta.ranges) {
-    if (iv.length === 0) continue
-    table.ref(r)
-    rangeParts++
+  if (delta.ranges.size > 0) {
+    for (const [r, iv] of delta.ranges) {
+      if (iv.length === 0) continue
+      ids.ref(r)
+      rangeParts++
+    }
   }
   const w = writer
   w.reset()
   w.arrayHeader(5)
   w.number(WIRE_VERSION)
   w.number(KIND_DELTA)
-  w.arrayHeader(table.ids.length)
-  for (const id of table.ids) if (!w.string(id)) return undefined
-  w.arrayHeader(delta.keys.size)
-  let ok = true
-  delta.keys.forEach((kd, key) => {
-    if (!ok) return
-    const dead = kd.dead
-    w.arrayHeader(dead.length === 0 ? 2 : 3)
-    if (!w.string(key)) {
-      ok = false
-      return
+  w.arrayHeader(ids.ids.length)
+  for (const id of ids.ids) if (!w.string(id)) return undefined
+  w.arrayHeader(keys.size)
+  if (table !== undefined) {
+    for (let i = 0; i < table.names.length; i++) {
+      if (!writeKey(w, ids, table.names[i]!, table.deltas[i]!)) return undefined
     }
-    w.arrayHeader(kd.entries.length * 5)
-    for (const e of kd.entries) {
-      w.number(table.ref(e.r))
-      w.number(e.c)
-      w.number(e.wall)
-      w.number(e.logical)
-      if (!w.value(e.value)) {
-        ok = false
-        return
-      }
-    }
-    if (dead.length > 0) {
-      w.arrayHeader(dead.length * 2)
-      for (const d of dead) {
-        w.number(table.ref(d.r))
-        w.number(d.c)
-      }
-    }
-  })
-  if (!ok) return undefined
+  } else {
+    let ok = true
+    keys.forEach((kd, key) => {
+      ok &&= writeKey(w, ids, key, kd)
+    })
+    if (!ok) return undefined
+  }
   w.arrayHeader(rangeParts)
-  for (const [r, iv] of delta.ranges) {
-    if (iv.length === 0) continue
-    w.arrayHeader(iv.length + 1)
-    w.number(table.ref(r))
-    for (let k = 0; k < iv.length; k++) w.number(iv[k]!)
+  if (delta.ranges.size > 0) {
+    for (const [r, iv] of delta.ranges) {
+      if (iv.length === 0) continue
+      w.arrayHeader(iv.length + 1)
+      w.number(ids.ref(r))
+      for (let k = 0; k < iv.length; k++) w.number(iv[k]!)
+    }
   }
   return w.result()
+}
+
+function refIds<V>(ids: ReplicaTable, kd: KeyDelta<V>): void {
+  for (const e of kd.entries) ids.ref(e.r)
+  for (const d of kd.dead) ids.ref(d.r)
+}
+
+/** One `[key, entries, dead?]` part; false when it needs msgpackr. */
+function writeKey<V>(w: MessagePackWriter, ids: ReplicaTable, key: string, kd: KeyDelta<V>): boolean {
+  const dead = kd.dead
+  w.arrayHeader(dead.length === 0 ? 2 : 3)
+  if (!w.string(key)) return false
+  w.arrayHeader(kd.entries.length * 5)
+  for (const e of kd.entries) {
+    w.number(ids.ref(e.r))
+    w.number(e.c)
+    w.number(e.wall)
+    w.number(e.logical)
+    if (!w.value(e.value)) return false
+  }
+  if (dead.length > 0) {
+    w.arrayHeader(dead.length * 2)
+    for (const d of dead) {
+      w.number(ids.ref(d.r))
+      w.number(d.c)
+    }
+  }
+  return true
 }
 
 /**

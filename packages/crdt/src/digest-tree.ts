@@ -29,6 +29,8 @@ export class DigestTree<T extends TreeItem> {
   private levels: Uint32Array[] = [new Uint32Array(2 * 16)]
   private leaves: T[][] = Array.from({ length: 16 }, () => [])
   private count = 0
+  /** Size past which one more level is kept. */
+  private growAt = KEYS_PER_LEAF_TO_GROW * 16
   private root1 = 0
   private root2 = 0
 
@@ -50,7 +52,7 @@ export class DigestTree<T extends TreeItem> {
     leaf.push(item)
     this.count++
     this.xor(item.kh, item.h1, item.h2)
-    if (this.count > KEYS_PER_LEAF_TO_GROW * 16 ** this.depth && this.depth < MAX_DEPTH) this.deepen()
+    if (this.count > this.growAt) this.deepen()
   }
 
   remove(item: T): void {
@@ -146,6 +148,7 @@ export class DigestTree<T extends TreeItem> {
     this.levels.push(level)
     this.leaves = leaves
     this.depth = depth
+    this.growAt = depth < MAX_DEPTH ? KEYS_PER_LEAF_TO_GROW * 16 ** depth : Number.POSITIVE_INFINITY
   }
 }
 
