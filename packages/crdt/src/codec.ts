@@ -138,8 +138,13 @@ function writeDelta<V>(delta: Delta<V>): Uint8Array | undefined {
   // The replica table comes first in the message: number the ids in the order the
   // array-building path meets them (each key's entries, then its dead dots; then ranges).
   const ids = new ReplicaTable()
-  if (table !== undefined) for (const kd of table.deltas) refIds(ids, kd)
-  else keys.forEach((kd) => refIds(ids, kd))
+  if (table !== undefined) {
+    for (const kd of table.deltas) refIds(ids, kd)
+  } else {
+    keys.forEach((kd) => {
+      refIds(ids, kd)
+    })
+  }
   let rangeParts = 0
   if (delta.ranges.size > 0) {
     for (const [r, iv] of delta.ranges) {
