@@ -4,6 +4,7 @@
 // `node bench/run.mjs crdt` (after `npx turbo run build`). Every figure printed and recorded
 // in RESULTS.md comes from this run.
 import { spawnSync } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import * as Automerge from '@automerge/automerge'
 import { AWLWWMap, decodeDelta, encodeDelta } from '@nact-horde/crdt'
@@ -378,7 +379,7 @@ const shortfalls = rows.filter((r) => r[5].startsWith('missed')).map((r) => r[0]
 const markdown = [
   '## crdt',
   '',
-  `Machine: ${machine()}. Keys \`key-<i>\`, values \`{ i, s: 'value' }\`, ${N.toLocaleString('en-US')} distinct keys; times are medians of ${REPS} runs after a warm-up. Yjs ${'13'}.x, Automerge 3.x.`,
+  `Machine: ${machine()}. Keys \`key-<i>\`, values \`{ i, s: 'value' }\`, ${N.toLocaleString('en-US')} distinct keys; times are medians of ${REPS} runs after a warm-up (gc before each). Yjs 13.x, Automerge 3.x. Load average at the end: ${loadavg()[0].toFixed(2)} (a shared machine: figures vary between runs).`,
   '',
   table(header, rows),
   '',
@@ -398,10 +399,10 @@ function notes() {
   if (seYjs / seOurs < 5) {
     out.push(
       `**set + encode** (${(seOurs * 1e6).toFixed(2)} µs/op against Yjs's ${(seYjs * 1e6).toFixed(2)} µs/op, ${(seYjs / seOurs).toFixed(1)}×; 5× needs ≤ ${((seYjs * 1e6) / 5).toFixed(2)} µs/op). ` +
-        'Encoding is no longer the cost: the single-key delta is written straight into a reused buffer, byte-identical to msgpackr. ' +
-        'What remains is keeping 100k live keys at all: each write allocates a record, its entry and the entry array, and inserts them into a 100k-entry Map, the digest tree (a leaf bucket and one XOR per kept level) and the dot index; the CPU profile shows about a third of the time in the garbage collector promoting those long-lived objects. ' +
-        'Yjs pays the same kind of cost (an Item per write, plus a transaction), which is why the ratio, not our absolute time, is stuck. ' +
-        'Reaching 5× would take a different store (entries packed in typed arrays rather than one object per key), not a faster encoder.',
+        'Encoding is now the smaller part: a single-key delta is written straight into a reused buffer, byte-identical to what msgpackr wrote. ' +
+        'Most of what remains is keeping 100k live keys at all: each write allocates a record, its entry and an entry array, and inserts them into a 100k-entry Map, a digest-tree leaf bucket and the dot index. In CPU profiles (`node --cpu-prof`) a quarter to a third of the time is the garbage collector moving those long-lived objects out of the young generation. ' +
+        'Yjs pays the same kinds of cost (an Item per write, plus a transaction), so trimming our allocations moves the ratio only slowly. ' +
+        'Reaching 5× would take a different store (entries packed in typed arrays instead of one object per key), not a faster encoder.',
     )
   }
   const dj = jOurs.decode + jOurs.join
@@ -409,8 +410,8 @@ function notes() {
     out.push(
       `**full-state join**: join alone ${fmtMs(jOurs.join)}, decode + join ${fmtMs(dj)}, Yjs applyUpdate ${fmtMs(jYjs.time)} (½ = ${fmtMs(jYjs.time / 2)}). ` +
         'Join now shares entry arrays with the delta, skips key look-ups when the replica is empty and no longer builds a Map of the previous winners. ' +
-        'Decoding (msgpackr, then validation of every field) is dominated by allocating the 100k entries, values and strings the replica keeps; a hand-written reader that skipped msgpackr’s intermediate arrays was tried and measured no faster in CPU time, so it was not kept. ' +
-        'Yjs’s applyUpdate does decode and integrate in one pass over its own compact format.',
+        'Decoding (msgpackr, then a check of every field) on its own takes more than the ½-Yjs budget: most of it is allocating the 100k entries, values and strings the replica then keeps, and the garbage collection that follows. A hand-written reader that skipped msgpackr’s intermediate arrays was tried and measured no faster in CPU time, so it was not kept. ' +
+        'Yjs’s applyUpdate decodes and integrates in one pass over its own, more compact format.',
     )
   }
   if (heap.ours > 500) out.push(`**heap**: ${fmtB(heap.ours)} per key.`)
