@@ -1,5 +1,5 @@
 import type { Horde } from '../horde.js'
-import { clock, messageOf, plural, someIds } from './format.js'
+import { clock, messageOf, plural, shortId, someIds } from './format.js'
 
 /** How long a burst of child events may stay quiet before its line is printed, ms. */
 const QUIET = 250
@@ -105,8 +105,8 @@ export class EventLog {
     const now = Date.now()
     const recent = [...this.downs].filter(([, [, at]]) => now - at <= this.window)
     if (recent.length === 0) return `started ${children(ids)}: ${someIds(ids)}`
-    const dead = recent.filter(([, [status]]) => status === 'dead').map(([n]) => n)
-    const left = recent.filter(([, [status]]) => status !== 'dead').map(([n]) => n)
+    const dead = recent.filter(([, [status]]) => status === 'dead').map(([n]) => shortId(n))
+    const left = recent.filter(([, [status]]) => status !== 'dead').map(([n]) => shortId(n))
     const why = [
       dead.length > 0 ? `${dead.join(', ')} died (failover)` : '',
       left.length > 0 ? `${left.join(', ')} left (handoff)` : '',
