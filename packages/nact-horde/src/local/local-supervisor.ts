@@ -33,7 +33,7 @@ import {
   TimeoutError,
   UnknownBehaviourError,
 } from '../errors.js'
-import { encodeChildName, encodeParentName } from './actor-name.js'
+import { decodeChildName, encodeChildName, encodeParentName } from './actor-name.js'
 import {
   type NactContext,
   type NactContextWithMailbox,
@@ -153,7 +153,6 @@ interface Deferred<T> {
   promise: Promise<T>
   resolve: (value: T) => void
   reject: (reason: unknown) => void
-  settled: boolean
 }
 
 function deferred<T>(): Deferred<T> {
@@ -163,44 +162,46 @@ function deferred<T>(): Deferred<T> {
     resolve = res
     reject = rej
   })
-  const d: Deferred<T> = {
-    promise,
-    settled: false,
-    resolve: (v) => {
-      d.settled = true
-      resolve(v)
-    },
-    reject: (e) => {
-      d.settled = true
-      reject(e)
-    },
-  }
-  return d
+  return { promise, resolve, reject }
 }
 
-/** One run of a child: one nact actor. */
+const RESOLVED: Promise<void> = Promise.resolve()
+const NONE: readonly NactEnvelope[] = []
+
+/**
+ * One run of a child: one nact actor, whose nact state is this object (so the handler and hooks
+ * nact calls can be shared by all children instead of closures per child).
+ *
+ * A node holds many thousands of children, nearly all of them just running, so everything only a
+ * stop, a crash or a waiter needs is made when first needed: the `…Wait` deferreds exist only
+ * while someone waits, the arrays only once they hold something.
+ */
 interface Incarnation {
+  rec: ChildRecord
   n: number
   ref: NactRef
-  ctx: ChildContext
   phase: Phase
   state: unknown
   initialized: boolean
-  restore?: { saved: unknown }
-  /** Settles when the message (or init) being handled finishes. */
-  busy?: Promise<void>
-  crash?: { error: unknown; message: unknown }
+  restore: { saved: unknown } | undefined
+  /** A message (or init) is being handled. */
+  busy: boolean
+  /** Resolved when `busy` clears; made by a stop waiting for the handler. */
+  idleWait: Deferred<void> | undefined
+  crash: { error: unknown; message: unknown } | undefined
   /** Messages accepted but not to be handled by this incarnation, oldest first. */
-  leftover: NactEnvelope[]
+  leftover: NactEnvelope[] | undefined
   /** The nact actor takes no more messages (stopped, or stopping at once after a crash). */
   detached: boolean
   /** Messages sent via the supervisor after `detached`, to follow `leftover`. */
-  late: NactEnvelope[]
-  /** Settles when `init` has run (or the actor stopped before it could). */
-  initSettled: Deferred<void>
-  /** Resolves at nact's first `afterStop`. */
-  nactStopped: Deferred<void>
-  stopping?: Promise<DrainResult>
+  late: NactEnvelope[] | undefined
+  /** `init` has run (or the actor stopped before it could). */
+  initSettled: boolean
+  initWait: Deferred<void> | undefined
+  /** nact's first `afterStop` has run. */
+  nactStopped: boolean
+  nactStopWait: Deferred<void> | undefined
+  stopping: Promise<DrainResult> | undefined
 }
 
 interface ChildRecord {
@@ -208,20 +209,20 @@ interface ChildRecord {
   behaviour: Behaviour
   current: Incarnation
   started: boolean
-  /** Settles with the first incarnation's init: resolve on success, reject on failure. */
-  firstStart: Deferred<void>
-  /** Resolves when the record is removed (stopped, failed or start failed). */
-  removed: Deferred<void>
+  /** Settles with the first incarnation's init (resolve on success, reject on failure); then dropped. */
+  firstStart: Deferred<void> | undefined
+  /** Resolved when the record is removed (stopped, failed or start failed); made by a waiter. */
+  removedWait: Deferred<void> | undefined
   /** A stop the supervisor was asked for: never restart. */
   final: boolean
   /** Set by drain: leftover messages are returned instead of dead-lettered. */
-  pendingOut?: unknown[]
+  pendingOut: unknown[] | undefined
   /** Messages sent while no incarnation can take them (between a crash and the restart). */
-  buffer: NactEnvelope[]
+  buffer: NactEnvelope[] | undefined
   /** Clock times of recent restarts, for the intensity window. */
-  restarts: number[]
+  restarts: number[] | undefined
   /** Called whenever `current` changes or the record is removed. */
-  watchers: Set<() => void>
+  watchers: Set<() => void> | undefined
 }
 
 /** The first message of every incarnation: runs `init` (or `restore`) inside the actor. */
@@ -255,6 +256,13 @@ export class LocalSupervisor extends EventTarget {
   /** Strictly increasing over all children of this supervisor, so actor names never repeat. */
   private incarnations = 0
   private stopped?: Promise<void>
+  /** nact's handler and hooks for every child actor, shared: the actor's nact state is its incarnation. */
+  private readonly actorProps = {
+    handle: (inc: unknown, msg: unknown, nctx: NactContext) =>
+      this.handleMessage(inc as Incarnation, msg, nctx),
+    onCrash: (msg: unknown, err: unknown, nctx: NactSupervisionContext) => this.onCrash(msg, err, nctx),
+    afterStop: (inc: unknown, nctx: NactContextWithMailbox) => this.afterStop(inc as Incarnation, nctx),
+  }
 
   constructor(init: LocalSupervisorInit) {
     super()
@@ -363,24 +371,27 @@ export class LocalSupervisor extends EventTarget {
       behaviour,
       current: undefined as unknown as Incarnation,
       started: false,
-      firstStart: deferred(),
-      removed: deferred(),
+      firstStart: undefined,
+      removedWait: undefined,
       final: false,
-      buffer: [],
-      restarts: [],
-      watchers: new Set(),
+      pendingOut: undefined,
+      buffer: undefined,
+      restarts: undefined,
+      watchers: undefined,
     }
     this.records.set(spec.id, rec)
     const restore = 'restoreState' in opts ? { saved: opts.restoreState } : undefined
     if (restore && !behaviour.handoff)
       log('%s: restoreState given but behaviour has no handoff; using init', spec.id)
+    const firstStart = deferred<void>()
+    rec.firstStart = firstStart
     try {
       this.spawnIncarnation(rec, behaviour.handoff ? restore : undefined)
     } catch (err) {
       this.records.delete(spec.id)
       throw err
     }
-    await rec.firstStart.promise
+    await firstStart.promise
     return { id: spec.id, incarnation: rec.current.n }
   }
 
@@ -463,7 +474,7 @@ export class LocalSupervisor extends EventTarget {
     rec.final = true
     const inc = rec.current
     if (inc.phase === 'init' || inc.phase === 'running') void this.stopIncarnation(rec, inc, reason, false)
-    await rec.removed.promise
+    await this.whenRemoved(rec)
   }
 
   /**
@@ -480,7 +491,7 @@ export class LocalSupervisor extends EventTarget {
     if (inc.phase === 'init' || inc.phase === 'running')
       result = await this.stopIncarnation(rec, inc, 'handoff', true)
     else if (inc.stopping) result = await inc.stopping
-    await rec.removed.promise
+    await this.whenRemoved(rec)
     const pending = rec.pendingOut
     if (!result) return { pending, reason: inc.crash ? 'crash' : 'handoff' }
     return { ...result, pending }
@@ -510,24 +521,27 @@ export class LocalSupervisor extends EventTarget {
     const n = ++this.incarnations
     const name = encodeChildName(rec.spec.id, n)
     const inc: Incarnation = {
+      rec,
       n,
       ref: undefined as unknown as NactRef,
-      ctx: undefined as unknown as ChildContext,
       phase: 'init',
       state: undefined,
       initialized: false,
-      leftover: [],
+      restore,
+      busy: false,
+      idleWait: undefined,
+      crash: undefined,
+      leftover: undefined,
       detached: false,
-      late: [],
-      initSettled: deferred(),
-      nactStopped: deferred(),
-      ...(restore ? { restore } : {}),
+      late: undefined,
+      initSettled: false,
+      initWait: undefined,
+      nactStopped: false,
+      nactStopWait: undefined,
+      stopping: undefined,
     }
-    inc.ref = nact.spawn(this.parent, (_state, msg, nctx) => this.handleMessage(rec, inc, msg, nctx), name, {
-      onCrash: (msg, err, nctx) => this.onCrash(rec, inc, msg, err, nctx),
-      afterStop: (_state, nctx) => this.afterStop(rec, inc, nctx),
-    })
-    inc.ctx = { self: inc.ref, name, id: rec.spec.id, node: this.node, incarnation: n }
+    const { handle, onCrash, afterStop } = this.actorProps
+    inc.ref = nact.spawn(this.parent, handle, name, { initialState: inc, onCrash, afterStop })
     rec.current = inc
     nact.dispatch(inc.ref, INIT)
     log('%s: spawned incarnation %d as %s', rec.spec.id, n, name)
@@ -535,106 +549,125 @@ export class LocalSupervisor extends EventTarget {
     return inc
   }
 
-  private async handleMessage(
-    rec: ChildRecord,
-    inc: Incarnation,
-    msg: unknown,
-    nctx: NactContext,
-  ): Promise<unknown> {
-    if (msg === INIT) return this.runInit(rec, inc)
+  /** The context `init` and `handle` see; made per call, as nothing keeps it between calls. */
+  private context(inc: Incarnation): ChildContext {
+    return {
+      self: inc.ref,
+      name: inc.ref.name ?? '',
+      id: inc.rec.spec.id,
+      node: this.node,
+      incarnation: inc.n,
+    }
+  }
+
+  /** nact's handler. Always answers the incarnation: it is the actor's nact state. */
+  private async handleMessage(inc: Incarnation, msg: unknown, nctx: NactContext): Promise<Incarnation> {
+    if (msg === INIT) return this.runInit(inc)
     if (msg === STOP) {
       inc.detached = true
       nact.stop(nctx.self)
-      return inc.state
+      return inc
     }
     if (inc.phase !== 'running') {
       // Stopping after the in-flight message: keep the rest for the next owner.
-      inc.leftover.push({ message: msg, sender: nctx.sender })
-      return inc.state
+      ;(inc.leftover ??= []).push({ message: msg, sender: nctx.sender })
+      return inc
     }
-    const done = deferred<void>()
-    inc.busy = done.promise
+    const { rec } = inc
+    inc.busy = true
     try {
-      const next = await rec.behaviour.handle(inc.state, msg, { ...inc.ctx, sender: nctx.sender })
-      if ((inc.phase as Phase) === 'exited') return inc.state // killed meanwhile: the result comes too late
+      const ctx = this.context(inc)
+      ctx.sender = nctx.sender
+      const next = await rec.behaviour.handle(inc.state, msg, ctx)
+      if ((inc.phase as Phase) === 'exited') return inc // killed meanwhile: the result comes too late
       if (isStopMarker(next)) {
         inc.state = next.state
         if (inc.phase === 'running') void this.stopIncarnation(rec, inc, 'normal', false)
       } else {
         inc.state = next
       }
-      return inc.state
+      return inc
     } finally {
-      inc.busy = undefined
-      done.resolve()
+      settleIdle(inc)
     }
   }
 
-  private async runInit(rec: ChildRecord, inc: Incarnation): Promise<unknown> {
-    const done = deferred<void>()
-    inc.busy = done.promise
+  private async runInit(inc: Incarnation): Promise<Incarnation> {
+    const { rec } = inc
+    inc.busy = true
     try {
       const { args } = rec.spec
       const state =
         inc.restore && rec.behaviour.handoff
           ? await rec.behaviour.handoff.restore(inc.restore.saved, args)
-          : await rec.behaviour.init(args, inc.ctx)
-      if (inc.phase === 'exited') return undefined
+          : await rec.behaviour.init(args, this.context(inc))
+      if (inc.phase === 'exited') return inc
       inc.state = state
       inc.initialized = true
+      inc.restore = undefined
       if (inc.phase === 'init') inc.phase = 'running'
       if (!rec.started) {
         rec.started = true
         this.emit('child:started', { id: rec.spec.id, incarnation: inc.n })
-        rec.firstStart.resolve()
+        rec.firstStart?.resolve()
+        rec.firstStart = undefined
       }
       this.notify(rec)
-      return state
+      return inc
     } finally {
-      inc.busy = undefined
-      done.resolve()
-      inc.initSettled.resolve()
+      settleIdle(inc)
+      settleInit(inc)
     }
   }
 
+  /**
+   * The incarnation a crashing actor runs, from its nact name. None means it has already exited
+   * (`current` moves on only after its exit, and a record is removed only after it), and then
+   * there is nothing to record.
+   */
+  private crashed(nctx: NactSupervisionContext): Incarnation | undefined {
+    const decoded = decodeChildName(nctx.name)
+    const inc = decoded && this.records.get(decoded.id)?.current
+    return inc?.n === decoded?.incarnation ? inc : undefined
+  }
+
   /** nact's crash hook. Must never throw: a throwing onCrash is an unhandled rejection in nact. */
-  private onCrash(
-    rec: ChildRecord,
-    inc: Incarnation,
-    msg: unknown,
-    err: unknown,
-    nctx: NactSupervisionContext,
-  ) {
+  private onCrash(msg: unknown, err: unknown, nctx: NactSupervisionContext) {
     try {
+      const inc = this.crashed(nctx)
+      if (inc === undefined) return nctx.stop
       const first = inc.phase !== 'exited' && !inc.crash
       inc.detached = true
       // A crash while stopping is finished by the stop procedure; otherwise afterStop finishes it.
       // Until then messages sent via the supervisor are buffered for the next incarnation.
       if (inc.phase === 'init' || inc.phase === 'running') inc.phase = 'crashed'
       if (first) {
-        log('%s: incarnation %d crashed: %O', rec.spec.id, inc.n, err)
+        log('%s: incarnation %d crashed: %O', inc.rec.spec.id, inc.n, err)
         inc.crash = { error: err, message: msg }
-        if (msg !== INIT) this.dead(rec.spec.id, 'crashed', msg)
+        if (msg !== INIT) this.dead(inc.rec.spec.id, 'crashed', msg)
       }
     } catch (e) {
-      logError('%s: onCrash bookkeeping failed: %O', rec.spec.id, e)
+      logError('%s: onCrash bookkeeping failed: %O', nctx.name, e)
     }
     return nctx.stop
   }
 
   /** nact's stop hook; nact calls it again if a handler throws after the stop, hence the guard. */
-  private afterStop(rec: ChildRecord, inc: Incarnation, nctx: NactContextWithMailbox): void {
+  private afterStop(inc: Incarnation, nctx: NactContextWithMailbox): void {
     try {
-      if (inc.nactStopped.settled) return
+      if (inc.nactStopped) return
       inc.detached = true
-      inc.leftover.push(...(nctx?.mailbox ?? []))
-      inc.nactStopped.resolve()
-      inc.initSettled.resolve()
-      if (inc.phase === 'crashed') this.finishExit(rec, inc, 'crash', inc.crash?.error)
+      const mailbox = nctx?.mailbox
+      if (mailbox && mailbox.length > 0) (inc.leftover ??= []).push(...mailbox)
+      inc.nactStopped = true
+      inc.nactStopWait?.resolve()
+      inc.nactStopWait = undefined
+      settleInit(inc)
+      if (inc.phase === 'crashed') this.finishExit(inc.rec, inc, 'crash', inc.crash?.error)
       // Stopped behind our back (nact.stop(ref) by someone else): an abnormal exit.
-      else if (inc.phase === 'init' || inc.phase === 'running') this.finishExit(rec, inc, 'killed')
+      else if (inc.phase === 'init' || inc.phase === 'running') this.finishExit(inc.rec, inc, 'killed')
     } catch (e) {
-      logError('%s: afterStop bookkeeping failed: %O', rec.spec.id, e)
+      logError('%s: afterStop bookkeeping failed: %O', inc?.rec?.spec.id, e)
     }
   }
 
@@ -662,8 +695,8 @@ export class LocalSupervisor extends EventTarget {
       }
       const graceful = async () => {
         // A child stopped before its init ran still gets to init first, then terminate.
-        await inc.initSettled.promise
-        while (inc.busy) await inc.busy
+        if (!inc.initSettled) await (inc.initWait ??= deferred()).promise
+        while (inc.busy) await (inc.idleWait ??= deferred()).promise
         if (!inc.initialized || inc.crash) return
         doSave()
         if (!rec.behaviour.terminate) return
@@ -680,7 +713,7 @@ export class LocalSupervisor extends EventTarget {
         nact.dispatch(inc.ref, STOP)
         // Diverting the queued messages is quick. The cap guards against an actor nact has lost
         // (its system stopped first): then we fall through to nact.stop below.
-        await withTimeout(inc.nactStopped.promise, Math.min(Math.max(deadline - Date.now(), 100), 1000))
+        await withTimeout(whenNactStopped(inc), Math.min(Math.max(deadline - Date.now(), 100), 1000))
       }
       if (!inTime) {
         log('%s: incarnation %d did not stop within %d ms: killed', rec.spec.id, inc.n, shutdown)
@@ -690,7 +723,7 @@ export class LocalSupervisor extends EventTarget {
       inc.detached = true
       nact.stop(inc.ref) // a kill; a no-op when the actor has already stopped
       // afterStop runs on the next check phase; ours is queued after it (or it has already run).
-      await Promise.race([inc.nactStopped.promise, nextImmediate()])
+      await Promise.race([whenNactStopped(inc), nextImmediate()])
       if (inc.crash && result.reason !== 'killed') result.reason = 'crash'
       this.finishExit(rec, inc, result.reason, inc.crash?.error)
       return result
@@ -708,17 +741,18 @@ export class LocalSupervisor extends EventTarget {
     inc.phase = 'exited'
     const { id } = rec.spec
     if (this.records.get(id) !== rec || rec.current !== inc) return
-    const pending = [...inc.leftover, ...inc.late, ...rec.buffer]
-    rec.buffer = []
+    const pending = [...(inc.leftover ?? NONE), ...(inc.late ?? NONE), ...(rec.buffer ?? NONE)]
+    rec.buffer = undefined
 
     if (!rec.started) {
       this.remove(rec, pending, 'start_failed')
-      rec.firstStart.reject(
+      rec.firstStart?.reject(
         error ??
           (this.stopped
             ? new NodeShuttingDownError(this.node)
             : new HordeError(`child '${id}' was stopped before its init completed`)),
       )
+      rec.firstStart = undefined
       return
     }
 
@@ -739,15 +773,16 @@ export class LocalSupervisor extends EventTarget {
     // exceeded it is given up (child:failed); its siblings keep running with their state.
     const now = this.clock.now()
     const windowMs = this.maxSeconds * 1000
-    rec.restarts = rec.restarts.filter((t) => now - t < windowMs)
-    if (rec.restarts.length >= this.maxRestarts) {
+    const restarts = (rec.restarts ?? []).filter((t) => now - t < windowMs)
+    rec.restarts = restarts
+    if (restarts.length >= this.maxRestarts) {
       const failure = new RestartIntensityError(id, this.maxRestarts, this.maxSeconds, { cause: error })
       log('%s: restart intensity exceeded, giving up', id)
       this.remove(rec, pending, 'failed')
       this.emit('child:failed', { id, incarnation: inc.n, reason, error: failure })
       return
     }
-    rec.restarts.push(now)
+    restarts.push(now)
 
     let next: Incarnation
     try {
@@ -776,23 +811,30 @@ export class LocalSupervisor extends EventTarget {
     this.records.delete(rec.spec.id)
     if (rec.pendingOut) rec.pendingOut.push(...pending.map((e) => e.message))
     else for (const env of pending) this.dead(rec.spec.id, why, env.message)
-    rec.removed.resolve()
+    rec.removedWait?.resolve()
+    rec.removedWait = undefined
     this.notify(rec)
+  }
+
+  /** Resolves once `rec` is no longer in `records` (it is removed only once). */
+  private whenRemoved(rec: ChildRecord): Promise<void> {
+    if (this.records.get(rec.spec.id) !== rec) return RESOLVED
+    return (rec.removedWait ??= deferred()).promise
   }
 
   private deliver(rec: ChildRecord, env: NactEnvelope): boolean {
     const inc = rec.current
     if (inc.phase === 'init' || inc.phase === 'running' || inc.phase === 'stopping') {
       // A stopping actor diverts what it receives to `leftover`, in mailbox order.
-      if (inc.detached) inc.late.push(env)
+      if (inc.detached) (inc.late ??= []).push(env)
       else nact.dispatch(inc.ref, env.message, env.sender)
       return true
     }
-    if (rec.buffer.length >= this.maxBuffer) {
+    if ((rec.buffer?.length ?? 0) >= this.maxBuffer) {
       this.dead(rec.spec.id, 'buffer_full', env.message)
       return false
     }
-    rec.buffer.push(env)
+    ;(rec.buffer ??= []).push(env)
     return true
   }
 
@@ -820,15 +862,16 @@ export class LocalSupervisor extends EventTarget {
       )
       const finish = () => {
         clearTimeout(timer)
-        rec.watchers.delete(check)
+        const watchers = rec.watchers
+        if (watchers?.delete(check) && watchers.size === 0) rec.watchers = undefined
       }
-      rec.watchers.add(check)
+      ;(rec.watchers ??= new Set()).add(check)
       check()
     })
   }
 
   private notify(rec: ChildRecord): void {
-    for (const w of [...rec.watchers]) w()
+    if (rec.watchers) for (const w of [...rec.watchers]) w()
   }
 
   private dead(id: string, reason: DeadLetterReason, message: unknown): void {
@@ -866,6 +909,25 @@ async function withTimeout(work: Promise<unknown>, ms: number): Promise<boolean>
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Marks the handler done and wakes a stop waiting for it. */
+function settleIdle(inc: Incarnation): void {
+  inc.busy = false
+  const wait = inc.idleWait
+  inc.idleWait = undefined
+  wait?.resolve()
+}
+
+function settleInit(inc: Incarnation): void {
+  inc.initSettled = true
+  inc.initWait?.resolve()
+  inc.initWait = undefined
+}
+
+function whenNactStopped(inc: Incarnation): Promise<void> {
+  if (inc.nactStopped) return RESOLVED
+  return (inc.nactStopWait ??= deferred()).promise
 }
 
 function nextImmediate(): Promise<void> {
