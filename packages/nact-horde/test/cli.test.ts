@@ -108,13 +108,18 @@ describe('nact-horde CLI', () => {
     await a.line(new RegExp(`member down\\s+${nodeB}`))
   })
 
-  it('status of an unreachable node or of a horde name it does not run: readable error, exit 1', async () => {
+  it('status of an unreachable node or of a horde name it does not run, a node on a taken port: readable error, exit 1', async () => {
     const a = startNode(['--name', 'cli-up'])
     const [, address] = await a.line(/^\s+address\s+(\/\S+\/p2p\/\S+)$/)
 
     const wrongName = await run(['status', '--name', 'other', '--connect', address!])
     expect(wrongName.code).toBe(1)
     expect(wrongName.stderr).toMatch(/^error: the node at \S+ runs no horde named 'other' \(pass --name/)
+
+    // Its port is taken: another node cannot listen there.
+    const clash = startNode(['--listen', address!.split('/p2p/')[0]!])
+    expect(await clash.exited).toBe(1)
+    await clash.line(/^error: could not start the node: \S+ is already in use/)
 
     a.child.kill('SIGTERM')
     expect(await a.exited).toBe(0)

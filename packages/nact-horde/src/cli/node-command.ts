@@ -98,7 +98,7 @@ export async function nodeCommand(args: string[], io: Io): Promise<number> {
     horde = await startHorde(system, options)
   } catch (err) {
     nact.stop(system)
-    io.err(`error: could not start the node: ${messageOf(err)}`)
+    io.err(`error: could not start the node: ${explainStartError(err)}`)
     return EXIT_FAILURE
   }
 
@@ -196,4 +196,18 @@ function printBanner(horde: Horde, io: Io, o: { bootstrap: string[]; clusterKey:
 /** Quotes a word for a POSIX shell when it needs it, so the printed commands can be pasted. */
 function shellWord(word: string): string {
   return /^[\w.@%+=:,/-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
+}
+
+/** libp2p's listen errors carry a stack trace in their message: say what went wrong instead. */
+function explainStartError(err: unknown): string {
+  const message = messageOf(err)
+  const inUse = /EADDRINUSE\D*([\d.:[\]a-f]+:\d+)/i.exec(message)
+  if (inUse) {
+    return `${inUse[1]} is already in use (another process listens there): choose another --listen port, or tcp/0 for a free one`
+  }
+  return message
+    .split('\n')
+    .filter((l) => !/^\s+at /.test(l))
+    .join('\n')
+    .trim()
 }
