@@ -46,6 +46,7 @@ const NO_ENTRIES: readonly Entry<never>[] = []
  * ```
  */
 export class AWLWWMap<V = Value> {
+  /** This replica's id (new for every process start). */
   readonly replicaId: string
   private counter = 0
   private readonly hlc: HybridClock
@@ -68,27 +69,33 @@ export class AWLWWMap<V = Value> {
     this.hlc = new HybridClock(options.clock ?? Date)
   }
 
+  /** Number of keys with a value. */
   get size(): number {
     return this.records.size
   }
 
+  /** The winning value of `key`, or undefined when it has none. */
   get(key: string): V | undefined {
     const rec = this.records.get(key)
     return rec === undefined ? undefined : winner(rec.entries).value
   }
 
+  /** Whether `key` has a value. */
   has(key: string): boolean {
     return this.records.has(key)
   }
 
+  /** The keys that have a value. */
   *keys(): IterableIterator<string> {
     yield* this.records.keys()
   }
 
+  /** `[key, winning value]` pairs. */
   *entries(): IterableIterator<[string, V]> {
     for (const [key, rec] of this.records) yield [key, winner(rec.entries).value]
   }
 
+  /** A snapshot of the map as a plain `Map` of winning values. */
   toMap(): Map<string, V> {
     return new Map(this.entries())
   }

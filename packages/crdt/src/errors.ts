@@ -4,6 +4,7 @@
  * never changed by a message that fails to decode.
  */
 export class DecodeError extends Error {
+  /** Always `'DecodeError'`. */
   override readonly name = 'DecodeError'
   constructor(message: string, options?: { cause?: unknown }) {
     super(
@@ -15,5 +16,6 @@ export class DecodeError extends Error {
 
 /** Thrown when a replica is given an invalid argument (a non-string key, an unsupported value). */
 export class InvalidArgumentError extends TypeError {
+  /** Always `'InvalidArgumentError'`. */
   override readonly name = 'InvalidArgumentError'
 }

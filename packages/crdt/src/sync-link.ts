@@ -24,9 +24,13 @@ const FANOUT = 16
 
 /** Counters of one link, for metrics. */
 export interface SyncLinkStats {
+  /** Messages returned by `generate`. */
   messagesSent: number
+  /** Messages taken by `receive`. */
   messagesReceived: number
+  /** Bytes returned by `generate`. */
   bytesSent: number
+  /** Bytes taken by `receive`. */
   bytesReceived: number
   /** Messages refused by `receive` because they did not decode. */
   rejected: number
@@ -61,6 +65,7 @@ export class SyncLink<V> {
   private pendingNodes: [number, number][] = []
   private pendingListings: [number, number][] = []
   private pendingDead = new Map<string, Dot[]>()
+  /** Counters of this link. */
   readonly stats: SyncLinkStats = {
     messagesSent: 0,
     messagesReceived: 0,
@@ -72,6 +77,7 @@ export class SyncLink<V> {
   /** @internal Use `map.link(peer)`. */
   constructor(
     private readonly map: AWLWWMap<V>,
+    /** The peer's replica id. */
     readonly peer: string,
   ) {}
 

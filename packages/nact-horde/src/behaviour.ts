@@ -36,7 +36,9 @@ export interface Behaviour<S = any, A = any, M = any> {
   terminate?: (state: S, reason: StopReason) => void | Promise<void>
   /** State carried on planned moves: `save` on the old node, `restore` instead of `init` on the new. */
   handoff?: {
+    /** Runs on the old node after the last message: returns the JSON-like state to carry. */
     save: (state: S) => unknown
+    /** Runs on the new node instead of `init`, with what `save` returned and the spec's args. */
     restore: (saved: unknown, args: A) => S | Promise<S>
   }
 }
@@ -83,7 +85,9 @@ const STOP = Symbol.for('nact-horde.stop')
 
 /** Returned from `handle` to stop the child normally after this message. */
 export interface StopMarker<S = unknown> {
+  /** Marks the value as a stop request. */
   readonly [STOP]: true
+  /** The child's last state (given to `terminate`). */
   readonly state: S
 }
 

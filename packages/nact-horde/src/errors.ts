@@ -6,14 +6,18 @@
 
 /** Base class of every nact-horde error, so `err instanceof HordeError` catches them all. */
 export class HordeError extends Error {
+  /** Always `'HordeError'`: tell errors apart by `name` or class. */
   override name = 'HordeError'
 }
 
 /** A child with this id already runs; `node` says where. */
 export class AlreadyStartedError extends HordeError {
+  /** Always `'AlreadyStartedError'`: tell errors apart by `name` or class. */
   override name = 'AlreadyStartedError'
   constructor(
+    /** The child's id. */
     readonly id: string,
+    /** The node where it runs. */
     readonly node: string,
   ) {
     super(`child '${id}' is already started on node ${node}; terminate it first or use another id`)
@@ -22,8 +26,12 @@ export class AlreadyStartedError extends HordeError {
 
 /** The child spec names a behaviour that is not registered on this node. */
 export class UnknownBehaviourError extends HordeError {
+  /** Always `'UnknownBehaviourError'`: tell errors apart by `name` or class. */
   override name = 'UnknownBehaviourError'
-  constructor(readonly behaviour: string) {
+  constructor(
+    /** The behaviour name the spec gave. */
+    readonly behaviour: string,
+  ) {
     super(
       `unknown behaviour '${behaviour}'; register it under this name in the 'behaviours' option on every node`,
     )
@@ -32,6 +40,7 @@ export class UnknownBehaviourError extends HordeError {
 
 /** No cluster member is alive to run the child. */
 export class NoAliveNodesError extends HordeError {
+  /** Always `'NoAliveNodesError'`: tell errors apart by `name` or class. */
   override name = 'NoAliveNodesError'
   constructor(
     message = 'no alive node can run the child; wait for members to join (waitForQuorum) and retry',
@@ -42,6 +51,7 @@ export class NoAliveNodesError extends HordeError {
 
 /** The distribution strategy requires a quorum that this node cannot currently see. */
 export class QuorumNotMetError extends HordeError {
+  /** Always `'QuorumNotMetError'`: tell errors apart by `name` or class. */
   override name = 'QuorumNotMetError'
   constructor(
     message = 'quorum not met: fewer than a majority of the configured members are reachable; retry later',
@@ -52,17 +62,23 @@ export class QuorumNotMetError extends HordeError {
 
 /** The node (or its local supervisor) is stopping and accepts no new children. */
 export class NodeShuttingDownError extends HordeError {
+  /** Always `'NodeShuttingDownError'`: tell errors apart by `name` or class. */
   override name = 'NodeShuttingDownError'
-  constructor(readonly node?: string) {
+  constructor(
+    /** The node that is shutting down. */
+    readonly node?: string,
+  ) {
     super(`node ${node ?? ''} is shutting down and starts no new children; start the child on another node`)
   }
 }
 
 /** An operation did not finish within its time limit. */
 export class TimeoutError extends HordeError {
+  /** Always `'TimeoutError'`: tell errors apart by `name` or class. */
   override name = 'TimeoutError'
   constructor(
     message = 'operation timed out; retry, or pass a longer timeout',
+    /** The time limit that ran out, ms. */
     readonly timeout?: number,
   ) {
     super(message)
@@ -71,27 +87,35 @@ export class TimeoutError extends HordeError {
 
 /** No child with this id exists. */
 export class NotFoundError extends HordeError {
+  /** Always `'NotFoundError'`: tell errors apart by `name` or class. */
   override name = 'NotFoundError'
-  constructor(readonly id: string) {
+  constructor(
+    /** The id that was not found. */
+    readonly id: string,
+  ) {
     super(`no child with id '${id}' is running; check the id, or start it first`)
   }
 }
 
 /** Options passed to a constructor or factory are invalid; the message names the option. */
 export class InvalidOptionsError extends HordeError {
+  /** Always `'InvalidOptionsError'`: tell errors apart by `name` or class. */
   override name = 'InvalidOptionsError'
 }
 
 /** A child spec is invalid; the message names the field. */
 export class InvalidChildSpecError extends HordeError {
+  /** Always `'InvalidChildSpecError'`: tell errors apart by `name` or class. */
   override name = 'InvalidChildSpecError'
 }
 
 /** A value that must cross the network (args, handoff state, message) cannot be encoded. */
 export class NotSerializableError extends HordeError {
+  /** Always `'NotSerializableError'`: tell errors apart by `name` or class. */
   override name = 'NotSerializableError'
   constructor(
     message = 'value is not serializable; use JSON-like data (objects, arrays, strings, numbers, booleans, null, Uint8Array)',
+    /** Where in the value the problem is, when known. */
     readonly path?: string,
   ) {
     super(message)
@@ -103,10 +127,14 @@ export class NotSerializableError extends HordeError {
  * child is removed; the others on the node keep running. `cause` is the last exit's error, if any.
  */
 export class RestartIntensityError extends HordeError {
+  /** Always `'RestartIntensityError'`: tell errors apart by `name` or class. */
   override name = 'RestartIntensityError'
   constructor(
+    /** The child that was given up. */
     readonly id: string,
+    /** The `maxRestarts` option in force. */
     readonly maxRestarts: number,
+    /** The `maxSeconds` option in force, seconds. */
     readonly maxSeconds: number,
     options?: { cause?: unknown },
   ) {

@@ -33,10 +33,15 @@ const log = createDebug('horde:supervisor')
 
 /** A child as `whichChildren()` reports it. */
 export interface ChildInfo {
+  /** The child's id, unique cluster-wide. */
   id: string
+  /** The node it runs on. */
   node: string
+  /** The name of its behaviour. */
   behaviour: string
+  /** Its restart type. */
   restart: RestartType
+  /** `restarting`: between a crash and its next incarnation. */
   status: 'running' | 'restarting'
 }
 
@@ -52,29 +57,103 @@ export interface ChildCounts {
   supervisors: number
 }
 
+/** A member's status as one node sees it: `alive`, `shutting_down`, `dead` or `uninitialized`. */
 export type MemberStatus = MemberInfo['status']
 
 /** Events of a horde; every detail carries the node it happened on. */
 export interface HordeEventMap {
-  'child:started': CustomEvent<{ id: string; node: string }>
-  'child:restarted': CustomEvent<{ id: string; node: string; reason: string }>
-  'child:stopped': CustomEvent<{ id: string; node: string; reason: string }>
-  'child:failed': CustomEvent<{ id: string; node: string; reason: string; error: unknown }>
+  /** A child's first incarnation on this node ran `init` (or `handoff.restore`). */
+  'child:started': CustomEvent<{
+    /** The child's id. */
+    id: string
+    /** This node. */
+    node: string
+  }>
+  /** The local supervisor restarted a child. */
+  'child:restarted': CustomEvent<{
+    /** The child's id. */
+    id: string
+    /** This node. */
+    node: string
+    /** Why the previous incarnation stopped: `crash`, `killed`, or `normal` (a permanent child). */
+    reason: string
+  }>
+  /** A child stopped here for good: terminated, moved away, stopped itself, or not to be restarted. */
+  'child:stopped': CustomEvent<{
+    /** The child's id. */
+    id: string
+    /** This node. */
+    node: string
+    /** `normal`, `shutdown`, `handoff`, `crash` or `killed`. */
+    reason: string
+  }>
+  /** A child was given up (restart intensity exceeded), or failed to start here. */
+  'child:failed': CustomEvent<{
+    /** The child's id. */
+    id: string
+    /** This node. */
+    node: string
+    /** Why its last incarnation stopped, or `start_failed`. */
+    reason: string
+    /** A `RestartIntensityError`, or what the start threw. */
+    error: unknown
+  }>
   /** This node ran a duplicate of `id` (after a partition healed) and stopped it, or kept it as the survivor. */
-  'child:conflict': CustomEvent<{ id: string; node: string; survivor: string }>
-  'member:up': CustomEvent<{ nodeId: string }>
-  'member:down': CustomEvent<{ nodeId: string; status: MemberStatus }>
+  'child:conflict': CustomEvent<{
+    /** The child's id. */
+    id: string
+    /** This node. */
+    node: string
+    /** The node that keeps running it. */
+    survivor: string
+  }>
+  /** A member became alive in this node's view (also this node itself, at start). */
+  'member:up': CustomEvent<{
+    /** The member. */
+    nodeId: string
+  }>
+  /** A member stopped being alive in this node's view. */
+  'member:down': CustomEvent<{
+    /** The member. */
+    nodeId: string
+    /** Its status now. */
+    status: MemberStatus
+  }>
   /** A message that could not be delivered (unknown id, buffer full, not serialisable, …). */
-  'message:dead': CustomEvent<{ id: string; reason: string; message: unknown; error?: unknown }>
+  'message:dead': CustomEvent<{
+    /** The child it was for (`ref:<node>` for a ref to another node's actor). */
+    id: string
+    /** A `DeadReason`, or from the child's node `crashed`, `stopped`, `failed`, `start_failed`. */
+    reason: string
+    /** The message. */
+    message: unknown
+    /** Why it could not be sent, for `not_serializable`. */
+    error?: unknown
+  }>
 }
 
 /** See {@link Horde.metrics}. Counters count since this node started. */
 export interface HordeMetrics {
+  /** This node's id. */
   node: string
+  /** The horde's name. */
   name: string
-  members: { alive: number; total: number }
-  /** `local`: running here; `cluster`: known to the cluster; `perNode`: assigned per node. */
-  children: { local: number; cluster: number; perNode: Record<string, number> }
+  /** Members as this node sees them. */
+  members: {
+    /** Members alive. */
+    alive: number
+    /** Every member, whatever its status. */
+    total: number
+  }
+  /** Children. */
+  children: {
+    /** Running on this node. */
+    local: number
+    /** Known to the cluster (in this node's replica). */
+    cluster: number
+    /** Assigned per node id. */
+    perNode: Record<string, number>
+  }
   /** Local restarts after a crash (or a permanent child's exit). */
   restarts: number
   /** Children given up after exceeding the restart intensity, or whose start failed. */
@@ -85,15 +164,23 @@ export interface HordeMetrics {
   handoffs: number
   /** Duplicates after a partition this node resolved. */
   conflicts: number
+  /** Anti-entropy exchanges (sent and answered). */
   syncRounds: number
+  /** Anti-entropy bytes sent. */
   syncBytesSent: number
+  /** Anti-entropy bytes received. */
   syncBytesReceived: number
+  /** Gossiped delta bytes sent. */
   deltaBytesSent: number
+  /** Gossiped delta bytes received. */
   deltaBytesReceived: number
   /** Gossiped deltas refused as malformed. */
   deltasDropped: number
+  /** `message:dead` events raised on this node. */
   deadLetters: number
+  /** Messages this node sent to children on other nodes. */
   messagesRoutedOut: number
+  /** Messages other nodes sent through this node. */
   messagesRoutedIn: number
   /** Ref proxy actors alive on this node. */
   proxies: number
@@ -103,10 +190,22 @@ export interface HordeMetrics {
 
 /** See {@link Horde.status}. */
 export interface HordeStatus {
+  /** The node that answered. */
   node: string
+  /** The horde's name. */
   name: string
+  /** That node's transport addresses. */
   addresses: string[]
-  members: { nodeId: string; status: MemberStatus; children: number }[]
+  /** Every member it knows of. */
+  members: {
+    /** The member's node id. */
+    nodeId: string
+    /** Its status, as the answering node sees it. */
+    status: MemberStatus
+    /** Children the map assigns to it. */
+    children: number
+  }[]
+  /** Children known to the cluster. */
   children: number
 }
 
@@ -146,7 +245,9 @@ const GOSSIP_DELAY = 1
  * the coordinator — reassigning the children of members that died.
  */
 export class Horde extends EventTarget {
+  /** This node's id (its transport's). */
   readonly nodeId: string
+  /** The horde's name. */
   readonly name: string
   private readonly map: AWLWWMap<unknown>
   private readonly local: LocalSupervisor
@@ -196,6 +297,7 @@ export class Horde extends EventTarget {
 
   /** @internal Use {@link startHorde}. */
   constructor(
+    /** The transport this node uses (created by the horde, or the one passed in). */
     readonly transport: Transport,
     private readonly ownsTransport: boolean,
     system: unknown,
@@ -236,11 +338,13 @@ export class Horde extends EventTarget {
     )
   }
 
+  /** Listens to a horde event ({@link HordeEventMap}); `event.detail` names the node it happened on. */
   override addEventListener<K extends keyof HordeEventMap>(
     type: K,
     listener: (event: HordeEventMap[K]) => void,
     options?: AddListenerOptions,
   ): void
+  /** Listens to an event by name, with a plain listener. */
   override addEventListener(type: string, listener: Listener, options?: AddListenerOptions): void
   override addEventListener(
     type: string,
@@ -250,11 +354,13 @@ export class Horde extends EventTarget {
     super.addEventListener(type, listener as Listener, options)
   }
 
+  /** Removes a listener added with {@link Horde.addEventListener}. */
   override removeEventListener<K extends keyof HordeEventMap>(
     type: K,
     listener: (event: HordeEventMap[K]) => void,
     options?: RemoveListenerOptions,
   ): void
+  /** Removes a plain listener by event name. */
   override removeEventListener(type: string, listener: Listener, options?: RemoveListenerOptions): void
   override removeEventListener(
     type: string,
@@ -307,7 +413,12 @@ export class Horde extends EventTarget {
    * UnknownBehaviourError, NoAliveNodesError, QuorumNotMetError, NodeShuttingDownError,
    * InvalidChildSpecError, NotSerializableError or TimeoutError.
    */
-  async startChild(input: Partial<ChildSpec> & { behaviour: string }): Promise<{ id: string; node: string }> {
+  async startChild(input: Partial<ChildSpec> & { behaviour: string }): Promise<{
+    /** The child's id (generated when the spec gave none). */
+    id: string
+    /** The node it runs on. */
+    node: string
+  }> {
     const spec = this.normalizeSpec(input)
     if (this.shuttingDown) throw new NodeShuttingDownError(this.nodeId)
     const members = this.memberInfos()
@@ -389,7 +500,12 @@ export class Horde extends EventTarget {
   }
 
   /** Every member this node knows of, with its status. */
-  members(): { nodeId: string; status: MemberStatus }[] {
+  members(): {
+    /** The member's node id. */
+    nodeId: string
+    /** Its status, as this node sees it. */
+    status: MemberStatus
+  }[] {
     return this.memberInfos().map((m) => ({ nodeId: m.nodeId, status: m.status }))
   }
 
@@ -435,7 +551,18 @@ export class Horde extends EventTarget {
   }
 
   /** Routing figures: proxy actors alive, messages held and queued (for memory accounting). */
-  routingStats(): { proxies: number; held: number; queued: number; routedOut: number; routedIn: number } {
+  routingStats(): {
+    /** Ref proxy actors alive on this node. */
+    proxies: number
+    /** Messages held for children that run nowhere right now. */
+    held: number
+    /** Messages queued for other nodes. */
+    queued: number
+    /** Messages sent to other nodes. */
+    routedOut: number
+    /** Messages received from other nodes. */
+    routedIn: number
+  } {
     return {
       ...this.router.size(),
       routedOut: this.router.stats.routedOut,

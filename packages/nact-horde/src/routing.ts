@@ -43,6 +43,13 @@ export type Location =
   | { kind: 'wait' }
   | { kind: 'none' }
 
+/**
+ * Why the router could not deliver a message (the `reason` of a `message:dead` event it raises):
+ * `not_found` (no child with this id), `buffer_full` (more than `maxBuffer` held for the child),
+ * `not_serializable` (not JSON-like data, Uint8Array or nact refs), `unreachable` (the horde is
+ * stopping, or the message bounced between nodes too often), `expired` (held longer than
+ * `maxWait`). The child's own node adds `crashed`, `stopped`, `failed` and `start_failed`.
+ */
 export type DeadReason = 'not_found' | 'buffer_full' | 'not_serializable' | 'unreachable' | 'expired'
 
 export interface RouterOptions {

@@ -7,11 +7,13 @@
 
 /** Base class of every error raised by this package. */
 export class TransportError extends Error {
+  /** Always `'TransportError'`: tell errors apart by `name` or class. */
   override name = 'TransportError'
 }
 
 /** A request got no answer within its timeout. */
 export class TimeoutError extends TransportError {
+  /** Always `'TimeoutError'`: tell errors apart by `name` or class. */
   override name = 'TimeoutError'
   /** The timeout that expired, in ms. */
   readonly timeout: number
@@ -23,11 +25,13 @@ export class TimeoutError extends TransportError {
 
 /** The caller's `AbortSignal` aborted the request. */
 export class AbortError extends TransportError {
+  /** Always `'AbortError'`: tell errors apart by `name` or class. */
   override name = 'AbortError'
 }
 
 /** The target node is not connected and could not be reached (unknown, down, or across a partition). */
 export class PeerUnreachableError extends TransportError {
+  /** Always `'PeerUnreachableError'`: tell errors apart by `name` or class. */
   override name = 'PeerUnreachableError'
   /** The node that could not be reached. */
   readonly nodeId: string
@@ -42,6 +46,7 @@ export class PeerUnreachableError extends TransportError {
 
 /** The handler on the remote node threw (or returned something that is not a Uint8Array). */
 export class RemoteError extends TransportError {
+  /** Always `'RemoteError'`: tell errors apart by `name` or class. */
   override name = 'RemoteError'
   /** The node whose handler failed. */
   readonly nodeId: string
@@ -59,6 +64,7 @@ export class RemoteError extends TransportError {
 
 /** The remote node has no handler registered for the requested protocol. */
 export class NoHandlerError extends TransportError {
+  /** Always `'NoHandlerError'`: tell errors apart by `name` or class. */
   override name = 'NoHandlerError'
   /** The node that has no handler. */
   readonly nodeId: string
@@ -73,6 +79,7 @@ export class NoHandlerError extends TransportError {
 
 /** A message (request, response or publication) is larger than `maxMessageBytes`. */
 export class MessageTooLargeError extends TransportError {
+  /** Always `'MessageTooLargeError'`: tell errors apart by `name` or class. */
   override name = 'MessageTooLargeError'
   /** Size of the refused message, in bytes (-1 when the remote refused it and did not say). */
   readonly size: number
@@ -88,6 +95,7 @@ export class MessageTooLargeError extends TransportError {
 
 /** The transport was stopped; create a new one to send again. */
 export class TransportStoppedError extends TransportError {
+  /** Always `'TransportStoppedError'`: tell errors apart by `name` or class. */
   override name = 'TransportStoppedError'
   constructor(message = 'the transport is stopped: create a new transport to communicate again') {
     super(message)
@@ -96,5 +104,6 @@ export class TransportStoppedError extends TransportError {
 
 /** `createTransport` (or a memory network) was given options it cannot use. */
 export class InvalidOptionsError extends TransportError {
+  /** Always `'InvalidOptionsError'`: tell errors apart by `name` or class. */
   override name = 'InvalidOptionsError'
 }

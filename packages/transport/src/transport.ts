@@ -54,10 +54,24 @@ export interface TransportStats {
 /** Options of addEventListener (Node's, without depending on the DOM lib). */
 export type ListenerOptions =
   | boolean
-  | { once?: boolean; passive?: boolean; signal?: AbortSignal; capture?: boolean }
+  | {
+      /** Remove the listener after its first call. */
+      once?: boolean
+      /** As for `EventTarget.addEventListener`. */
+      passive?: boolean
+      /** Remove the listener when this signal aborts. */
+      signal?: AbortSignal
+      /** As for `EventTarget.addEventListener` (these events do not propagate). */
+      capture?: boolean
+    }
 
 /** A plain event listener (function or object). */
-export type Listener = ((event: Event) => void) | { handleEvent(event: Event): void }
+export type Listener =
+  | ((event: Event) => void)
+  | {
+      /** Called with each event. */
+      handleEvent(event: Event): void
+    }
 
 /**
  * A cluster transport: identity, pub/sub, request/response and peer liveness.
@@ -95,16 +109,20 @@ export interface Transport extends EventTarget {
   /** Stops gracefully: pending requests reject with {@link TransportStoppedError}. Safe to call twice. */
   stop(): Promise<void>
 
+  /** Listens to `peer:up` / `peer:down` (`event.detail.nodeId`), dispatched asynchronously. */
   addEventListener<K extends keyof TransportEvents>(
     type: K,
     listener: (event: TransportEvents[K]) => void,
     options?: ListenerOptions,
   ): void
+  /** Listens to an event by name, with a plain listener. */
   addEventListener(type: string, listener: Listener | null, options?: ListenerOptions): void
+  /** Removes a listener added with {@link Transport.addEventListener}. */
   removeEventListener<K extends keyof TransportEvents>(
     type: K,
     listener: (event: TransportEvents[K]) => void,
     options?: ListenerOptions,
   ): void
+  /** Removes a plain listener by event name. */
   removeEventListener(type: string, listener: Listener | null, options?: ListenerOptions): void
 }

@@ -2,7 +2,12 @@ import type { ChildSpec } from '../behaviour.js'
 
 /** A member as a distribution strategy sees it. */
 export interface MemberInfo {
+  /** The member's node id. */
   readonly nodeId: string
+  /**
+   * As this node sees it: `alive`; `shutting_down` (stopping gracefully); `dead` (left, or not
+   * connected); `uninitialized` (not heard from yet, or not reached yet during the join grace).
+   */
   readonly status: 'alive' | 'shutting_down' | 'dead' | 'uninitialized'
 }
 

@@ -8,9 +8,15 @@ import nactModule from 'nact'
 
 /** A nact reference (actor, system or temporary). Opaque to us except for its name. */
 export interface NactRef {
+  /** nact's kind of ref: `'actor'`, `'temp'` or `'system'`. */
   readonly type?: string
+  /** The actor's name, for actor refs. */
   readonly name?: string
-  readonly system: { readonly name: string | undefined }
+  /** The nact system the ref belongs to. */
+  readonly system: {
+    /** The system's name. */
+    readonly name: string | undefined
+  }
 }
 
 /** One entry of an actor's mailbox, as nact exposes it to `onCrash` and `afterStop`. */
