@@ -50,7 +50,12 @@ function extract(file: string): Block[] {
     let prev = start - 1
     while (prev >= 0 && lines[prev]!.trim() === '') prev--
     if (prev >= 0 && lines[prev]!.includes('<!-- not-run -->')) continue
-    out.push({ file: relative(root, file), line: start + 1, lang: open[1]!.toLowerCase(), code: body.join('\n') })
+    out.push({
+      file: relative(root, file),
+      line: start + 1,
+      lang: open[1]!.toLowerCase(),
+      code: body.join('\n'),
+    })
   }
   return out
 }
