@@ -18,6 +18,8 @@
  * let msg = a.link('b').generate()
  * while (msg) { b.link('a').receive(msg); msg = b.link('a').generate() ?? a.link('b').generate() }
  * ```
+ *
+ * @module @nact-horde/crdt
  */
 export { AWLWWMap, type AWLWWMapOptions } from './aw-lww-map.js'
 export { decodeDelta, encodeDelta, WIRE_VERSION } from './codec.js'

@@ -20,6 +20,8 @@
  * const { node } = await horde.startChild({ id: 'user-42', behaviour: 'counter', args: { start: 1 } })
  * await horde.stop()
  * ```
+ *
+ * @module nact-horde
  */
 export {
   type Behaviour,

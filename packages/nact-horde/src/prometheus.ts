@@ -1,3 +1,10 @@
+/**
+ * A Prometheus exporter for a horde's metrics, through `prom-client` (an optional peer
+ * dependency of nact-horde: install it to use this module).
+ *
+ * @packageDocumentation
+ * @module nact-horde/prometheus
+ */
 import type { Registry } from 'prom-client'
 import client from 'prom-client'
 import type { Horde } from './horde.js'

@@ -19,6 +19,7 @@
  * ```
  *
  * @packageDocumentation
+ * @module @nact-horde/transport
  */
 // Must stay the first import: libp2p needs Promise.withResolvers (Node ≥ 22).
 import './polyfill.js'
