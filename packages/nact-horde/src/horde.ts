@@ -269,6 +269,8 @@ export class Horde extends EventTarget {
   private readonly unsubscribe: (() => void)[] = []
   private syncTimer: NodeJS.Timeout | undefined
   private readonly syncing = new Set<string>()
+  /** When each member was first seen dead (for reaping, see reapDeadMembers). */
+  private readonly deadSince = new Map<string, number>()
   /** Peers this node has been connected to at least once. */
   private readonly seenUp = new Set<string>()
   /** True during the join grace (see HordeOptions.joinGrace). */
@@ -394,6 +396,7 @@ export class Horde extends EventTarget {
     this.write(MEMBER + this.nodeId, { status: 'alive', addresses: t.addresses } satisfies MemberRecord)
     for (const p of t.peers()) this.onPeerUp(p)
     this.syncTimer = setInterval(() => {
+      if (this.deadSince.size > 0) this.reapDeadMembers()
       for (const p of this.up) void this.syncWith(p)
     }, this.options.syncInterval)
     this.syncTimer.unref()
@@ -657,7 +660,46 @@ export class Horde extends EventTarget {
     for (const [nodeId, was] of this.lastStatuses) {
       if (!now.has(nodeId) && was === 'alive') this.emit('member:down', { nodeId, status: 'dead' })
     }
+    for (const [nodeId, status] of now) {
+      if (status === 'dead') {
+        if (!this.deadSince.has(nodeId)) this.deadSince.set(nodeId, Date.now())
+      } else this.deadSince.delete(nodeId)
+    }
+    for (const nodeId of this.deadSince.keys()) if (!now.has(nodeId)) this.deadSince.delete(nodeId)
     this.lastStatuses = now
+  }
+
+  /**
+   * With `members: 'auto'` the members are the nodes that run the horde: one dead for longer
+   * than `deadMemberTimeout` has left. The coordinator records that in the map, so every node
+   * agrees (and a quorum is not held hostage by nodes that crashed and never came back).
+   * A node wrongly marked (it was only cut off) re-announces itself when it is back.
+   */
+  private reapDeadMembers(): void {
+    if (this.configuredMembers() !== 'auto') return
+    const members = this.memberInfos()
+    // A side without quorum must not shrink the member list to win one.
+    if (this.coordinator(members) !== this.nodeId || !this.strategy.hasQuorum(members)) return
+    const now = Date.now()
+    for (const [nodeId, since] of this.deadSince) {
+      if (now - since < this.options.deadMemberTimeout) continue
+      const rec = this.memberRecord(nodeId)
+      this.deadSince.delete(nodeId)
+      if (rec === undefined || rec.status === 'left') continue
+      log('member %s dead for %d ms: marking it as left', nodeId, now - since)
+      this.write(MEMBER + nodeId, { status: 'left', addresses: rec.addresses } satisfies MemberRecord)
+    }
+  }
+
+  /** Re-announces this node if the map says otherwise (it was reaped while cut off). */
+  private assertSelf(): void {
+    if (this.shuttingDown) return
+    if (this.memberRecord(this.nodeId)?.status !== 'alive') {
+      this.write(MEMBER + this.nodeId, {
+        status: 'alive',
+        addresses: this.transport.addresses,
+      } satisfies MemberRecord)
+    }
   }
 
   private onPeerUp(nodeId: string): void {
@@ -809,6 +851,7 @@ export class Horde extends EventTarget {
       ids = [...this.dirty]
       this.dirty.clear()
     }
+    this.assertSelf()
     const members = this.memberInfos()
     const ctx: ReconcileContext = {
       members,

@@ -43,6 +43,12 @@ export interface HordeOptions {
    * on nodes it has not reached yet), ms. @default failureTimeout, or 3000
    */
   joinGrace?: number
+  /**
+   * With `members: 'auto'`, a member dead this long is taken out of the member list (it is
+   * marked as left in the replicated map; it rejoins by itself if it comes back), ms.
+   * @default 30000
+   */
+  deadMemberTimeout?: number
 }
 
 export const DEFAULT_SYNC_INTERVAL = 1000
@@ -64,6 +70,7 @@ export interface ResolvedHordeOptions {
   maxWait: number
   refIdleTimeout: number
   joinGrace: number
+  deadMemberTimeout: number
 }
 
 function positive(name: string, v: unknown, fallback: number, min = 1, max = 86_400_000): number {
@@ -140,5 +147,6 @@ export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
     maxWait: positive('maxWait', o.maxWait, 10_000, 1, 86_400_000),
     refIdleTimeout: positive('refIdleTimeout', o.refIdleTimeout, 60_000, 10, 86_400_000),
     joinGrace: positive('joinGrace', o.joinGrace, o.failureTimeout ?? 3000, 0, 600_000),
+    deadMemberTimeout: positive('deadMemberTimeout', o.deadMemberTimeout, 30_000, 0, 86_400_000),
   }
 }

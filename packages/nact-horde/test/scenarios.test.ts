@@ -229,3 +229,54 @@ describe('joining', () => {
     await waitFor(() => cluster!.exactlyOnce(all), 3000, 'exactly once')
   })
 })
+
+describe('dead members', () => {
+  it('with auto membership a member dead past deadMemberTimeout leaves the member list everywhere', async () => {
+    cluster = await Cluster.start(3, { deadMemberTimeout: 200 })
+    const victim = cluster.nodes[2]!.horde.nodeId
+    await cluster.crash(2)
+    for (const n of cluster.live) {
+      await waitFor(() => n.horde.members().find((m) => m.nodeId === victim)?.status === 'dead', 2000, 'dead')
+    }
+    for (const n of cluster.live) {
+      await waitFor(
+        () => !n.horde.members().some((m) => m.nodeId === victim),
+        3000,
+        'the dead member to be reaped',
+      )
+    }
+    expect(cluster.live.map((n) => n.horde.members().length)).toEqual([2, 2])
+  })
+
+  it('a node reaped while cut off announces itself again when it is back', async () => {
+    cluster = await Cluster.start(3, { deadMemberTimeout: 200 })
+    const [a, b, c] = cluster.nodes as [TestNode, TestNode, TestNode]
+    cluster.network.partition([c.horde.nodeId], [a.horde.nodeId, b.horde.nodeId])
+    await waitFor(() => !a.horde.members().some((m) => m.nodeId === c.horde.nodeId), 3000, 'c to be reaped')
+    cluster.network.heal()
+    await cluster.settle()
+  })
+})
+
+describe('dead members and quorum', () => {
+  it('a minority side never reaps the majority to win a quorum', async () => {
+    cluster = await Cluster.start(3, {
+      deadMemberTimeout: 100,
+      distributionStrategy: uniformQuorumDistribution(),
+    })
+    const [a, b, c] = cluster.nodes as [TestNode, TestNode, TestNode]
+    cluster.network.partition([a.horde.nodeId], [b.horde.nodeId, c.horde.nodeId])
+    // The majority reaps a; a, alone, must still count b and c and refuse.
+    await waitFor(
+      () => !b.horde.members().some((m) => m.nodeId === a.horde.nodeId),
+      3000,
+      'majority to reap a',
+    )
+    expect(a.horde.members().filter((m) => m.status === 'dead')).toHaveLength(2)
+    await expect(a.horde.startChild({ id: 'x', behaviour: 'plain' })).rejects.toBeInstanceOf(
+      QuorumNotMetError,
+    )
+    cluster.network.heal()
+    await cluster.settle()
+  })
+})
