@@ -31,7 +31,11 @@ export interface HordeOptions {
   syncInterval?: number
   /** Time limit of every call to another node, ms. @default 5000 */
   requestTimeout?: number
-  /** Messages held per child while it moves or restarts; beyond, they go to `message:dead`. @default 1000 */
+  /**
+   * Messages held per child while it runs nowhere (moving, failing over, its record not here yet);
+   * beyond, they go to `message:dead`. (A child restarting on its own node holds up to 1000 for
+   * its next incarnation, whatever this says.) @default 1000
+   */
   maxBuffer?: number
   /** How long a held message waits for its child to run again before `message:dead`, ms. @default 10000 */
   maxWait?: number
