@@ -975,6 +975,8 @@ export class Horde extends EventTarget {
    * nobody to hand it to.
    */
   private async replicate(delta: Uint8Array): Promise<void> {
+    // Only peers that are up qualify: with none, skip building the member list on every start.
+    if (this.up.size === 0) return
     for (const peer of this.aliveNodes()) {
       if (peer === this.nodeId || !this.up.has(peer)) continue
       try {

@@ -258,8 +258,9 @@ export class LocalSupervisor extends EventTarget {
   private stopped?: Promise<void>
   /** nact's handler and hooks for every child actor, shared: the actor's nact state is its incarnation. */
   private readonly actorProps = {
+    // INIT goes straight to runInit: one promise per start fewer than through handleMessage.
     handle: (inc: unknown, msg: unknown, nctx: NactContext) =>
-      this.handleMessage(inc as Incarnation, msg, nctx),
+      msg === INIT ? this.runInit(inc as Incarnation) : this.handleMessage(inc as Incarnation, msg, nctx),
     onCrash: (msg: unknown, err: unknown, nctx: NactSupervisionContext) => this.onCrash(msg, err, nctx),
     afterStop: (inc: unknown, nctx: NactContextWithMailbox) => this.afterStop(inc as Incarnation, nctx),
   }
@@ -562,7 +563,6 @@ export class LocalSupervisor extends EventTarget {
 
   /** nact's handler. Always answers the incarnation: it is the actor's nact state. */
   private async handleMessage(inc: Incarnation, msg: unknown, nctx: NactContext): Promise<Incarnation> {
-    if (msg === INIT) return this.runInit(inc)
     if (msg === STOP) {
       inc.detached = true
       nact.stop(nctx.self)
