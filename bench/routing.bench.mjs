@@ -39,8 +39,16 @@ for (const sig of ['SIGINT', 'SIGTERM'])
 /** Forks a node and resolves with `{ nodeId, addresses, call(cmd, args, timeout) }` once it runs. */
 function spawnNode(init) {
   const execArgv = ['--expose-gc']
-  if (PROFILE) execArgv.push('--cpu-prof', `--cpu-prof-dir=${resolve(PROFILE)}`, `--cpu-prof-name=routing-${init.label}.cpuprofile`)
-  const child = fork(NODE, [JSON.stringify(init)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  if (PROFILE)
+    execArgv.push(
+      '--cpu-prof',
+      `--cpu-prof-dir=${resolve(PROFILE)}`,
+      `--cpu-prof-name=routing-${init.label}.cpuprofile`,
+    )
+  const child = fork(NODE, [JSON.stringify(init)], {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
   children.add(child)
   const pending = new Map()
   let rid = 0
@@ -51,8 +59,13 @@ function spawnNode(init) {
     pending.clear()
   })
   return new Promise((resolveReady, rejectReady) => {
-    const timer = setTimeout(() => rejectReady(new Error(`node ${init.label} did not start within 20 s`)), 20_000)
-    child.once('exit', (code, signal) => rejectReady(new Error(`node ${init.label} exited during start (${code ?? signal})`)))
+    const timer = setTimeout(
+      () => rejectReady(new Error(`node ${init.label} did not start within 20 s`)),
+      20_000,
+    )
+    child.once('exit', (code, signal) =>
+      rejectReady(new Error(`node ${init.label} exited during start (${code ?? signal})`)),
+    )
     child.on('message', (msg) => {
       if (msg?.type === 'ready') {
         clearTimeout(timer)
@@ -64,8 +77,14 @@ function spawnNode(init) {
               rej(new Error(`node ${init.label}: '${cmd}' got no reply within ${timeout} ms`))
             }, timeout)
             pending.set(id, {
-              resolve: (v) => (clearTimeout(t), res(v)),
-              reject: (e) => (clearTimeout(t), rej(e)),
+              resolve: (v) => {
+                clearTimeout(t)
+                res(v)
+              },
+              reject: (e) => {
+                clearTimeout(t)
+                rej(e)
+              },
             })
             child.send({ rid: id, cmd, ...args })
           })
@@ -97,7 +116,9 @@ try {
   log(`child ${id} runs on node B; driving it from node A`)
 
   // 1 and 3a: sequential query round trips.
-  const remoteLat = latencyStats(await a.call('latency', { target: 'remote', id, n: QUERIES, warmup: WARMUP }))
+  const remoteLat = latencyStats(
+    await a.call('latency', { target: 'remote', id, n: QUERIES, warmup: WARMUP }),
+  )
   const localLat = latencyStats(await a.call('latency', { target: 'local', n: QUERIES, warmup: WARMUP }))
   log(
     `query: cross-node median ${fmtMs(remoteLat.median)}, p99 ${fmtMs(remoteLat.p99)} (max ${fmtMs(remoteLat.max)}); local median ${fmtMs(localLat.median)}, p99 ${fmtMs(localLat.p99)}`,

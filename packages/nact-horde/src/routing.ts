@@ -132,32 +132,45 @@ export class Router {
 
   /** Routes a message to child `id` (what a `ref(id)` proxy does with what it receives). */
   route(id: string, message: unknown, sender: NactRef | undefined, hops = 0, from?: string): void {
-    if (this.stopped) return this.dead(id, 'unreachable', message)
+    if (this.stopped) {
+      this.dead(id, 'unreachable', message)
+      return
+    }
     const where = this.host.locate(id)
     // The node that sent us this believes we run the child; if our replica says that node does,
     // one of the two views is behind (a move is in flight): wait for ours to catch up rather
     // than bounce the message back and forth.
-    if (where.kind === 'remote' && where.node === from) return this.hold(id, message, sender)
+    if (where.kind === 'remote' && where.node === from) {
+      this.hold(id, message, sender)
+      return
+    }
     switch (where.kind) {
       case 'local':
         if (!this.host.deliverLocal(id, message, sender)) log('%s: not accepted locally', id)
         return
       case 'remote': {
-        if (hops >= MAX_HOPS) return this.dead(id, 'unreachable', message)
+        if (hops >= MAX_HOPS) {
+          this.dead(id, 'unreachable', message)
+          return
+        }
         let wire: Item
         try {
           wire = [0, id, this.exportValue(message), this.exportSender(sender), hops + 1]
         } catch (err) {
-          return this.dead(id, 'not_serializable', message, err)
+          this.dead(id, 'not_serializable', message, err)
+          return
         }
-        return this.enqueue(where.node, wire)
+        this.enqueue(where.node, wire)
+        return
       }
       case 'wait':
-        return this.hold(id, message, sender)
+        this.hold(id, message, sender)
+        return
       case 'none':
         // This node's replica may not have the child's record yet (it was just started on
         // another node): hold the message briefly before calling the id unknown.
-        return this.hold(id, message, sender)
+        this.hold(id, message, sender)
+        return
     }
   }
 
@@ -265,7 +278,10 @@ export class Router {
       list = []
       this.held.set(id, list)
     }
-    if (list.length >= this.maxBuffer) return this.dead(id, 'buffer_full', message)
+    if (list.length >= this.maxBuffer) {
+      this.dead(id, 'buffer_full', message)
+      return
+    }
     list.push({ message, sender, since: Date.now() })
   }
 
