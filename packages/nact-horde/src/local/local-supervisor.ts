@@ -561,7 +561,7 @@ export class LocalSupervisor extends EventTarget {
     }
   }
 
-  /** nact's handler. Always answers the incarnation: it is the actor's nact state. */
+  /** nact's handler for every message but INIT. Answers the incarnation: it is the actor's nact state. */
   private async handleMessage(inc: Incarnation, msg: unknown, nctx: NactContext): Promise<Incarnation> {
     if (msg === STOP) {
       inc.detached = true
