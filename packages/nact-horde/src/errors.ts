@@ -109,6 +109,16 @@ export class InvalidChildSpecError extends HordeError {
   override name = 'InvalidChildSpecError'
 }
 
+/** A node outside the configured member list asked for something only members may do. */
+export class NotMemberError extends HordeError {
+  override name = 'NotMemberError'
+  constructor(readonly node: string) {
+    super(
+      `node ${node} is not in this horde's member list; add it with setMembers() (or use members: 'auto') before it takes part`,
+    )
+  }
+}
+
 /** A value that must cross the network (args, handoff state, message) cannot be encoded. */
 export class NotSerializableError extends HordeError {
   /** Always `'NotSerializableError'`: tell errors apart by `name` or class. */

@@ -10,6 +10,7 @@ import {
   NoAliveNodesError,
   NodeShuttingDownError,
   NotFoundError,
+  NotMemberError,
   NotSerializableError,
   QuorumNotMetError,
   TimeoutError,
@@ -176,6 +177,8 @@ export interface HordeMetrics {
   deltaBytesReceived: number
   /** Gossiped deltas refused as malformed. */
   deltasDropped: number
+  /** Deltas, sync messages and requests from nodes outside an explicit member list, refused. */
+  nonMemberDropped: number
   /** `message:dead` events raised on this node. */
   deadLetters: number
   /** Messages this node sent to children on other nodes. */
@@ -233,7 +236,7 @@ const CHILD = 'c/'
 const MEMBER = 'm/'
 const CONFIG_MEMBERS = 'cfg/members'
 /** Ms deltas wait to be gossiped together: the transport signs and sends each publication, so one per write is costly. */
-const GOSSIP_DELAY = 1
+const GOSSIP_DELAY = 10
 
 /**
  * One node's part of a distributed supervisor. Create it with {@link startHorde}.
@@ -273,9 +276,9 @@ export class Horde extends EventTarget {
   private readonly deadSince = new Map<string, number>()
   /** Peers this node has been connected to at least once. */
   private readonly seenUp = new Set<string>()
-  /** True during the join grace (see HordeOptions.joinGrace). */
-  private joining = true
-  private joinTimer: NodeJS.Timeout | undefined
+  /** When this node first heard of each member it has never been connected to (see statusOf). */
+  private readonly knownSince = new Map<string, number>()
+  private readonly graceTimers = new Set<NodeJS.Timeout>()
   private readonly counters = {
     restarts: 0,
     failed: 0,
@@ -288,6 +291,7 @@ export class Horde extends EventTarget {
     deltaBytesSent: 0,
     deltaBytesReceived: 0,
     deltasDropped: 0,
+    nonMemberDropped: 0,
     deadLetters: 0,
   }
   private shuttingDown = false
@@ -400,11 +404,6 @@ export class Horde extends EventTarget {
       for (const p of this.up) void this.syncWith(p)
     }, this.options.syncInterval)
     this.syncTimer.unref()
-    this.joinTimer = setTimeout(() => {
-      this.joining = false
-      this.scheduleAll()
-    }, this.options.joinGrace)
-    this.joinTimer.unref()
     this.scheduleAll()
   }
 
@@ -616,10 +615,12 @@ export class Horde extends EventTarget {
     if (rec === undefined) return 'uninitialized'
     if (rec.status === 'left') return 'dead'
     if (!this.up.has(nodeId)) {
-      // A node that has just started knows members from the map before it has connected to
-      // them: they are not dead, only not reached yet. Declaring them dead would make it
-      // restart their children (a duplicate) — so until the join grace ends, they are unknown.
-      return !this.seenUp.has(nodeId) && this.joining ? 'uninitialized' : 'dead'
+      // A member known from the map but never connected to — this node just started, or the
+      // member just joined and the map told us before its connection did — is not dead, only
+      // not reached yet. Declaring it dead would restart its children (a duplicate), so for a
+      // join grace after we first heard of it, it is unknown.
+      if (this.seenUp.has(nodeId)) return 'dead'
+      return this.inJoinGrace(nodeId) ? 'uninitialized' : 'dead'
     }
     return rec.status
   }
@@ -706,6 +707,7 @@ export class Horde extends EventTarget {
     if (this.stopped || this.up.has(nodeId)) return
     this.up.add(nodeId)
     this.seenUp.add(nodeId)
+    this.knownSince.delete(nodeId)
     this.scheduleAll()
     void this.syncWith(nodeId)
   }
@@ -756,8 +758,19 @@ export class Horde extends EventTarget {
     }
   }
 
+  /**
+   * With an explicit member list, only members write to this node's replica or act through
+   * it; others are dropped and counted. (With 'auto', admission is the cluster key.)
+   */
+  private admits(from: string): boolean {
+    const configured = this.configuredMembers()
+    if (configured === 'auto' || configured.includes(from)) return true
+    this.counters.nonMemberDropped++
+    return false
+  }
+
   private onGossip(bytes: Uint8Array, from: string): void {
-    if (this.stopped) return
+    if (this.stopped || !this.admits(from)) return
     this.counters.deltaBytesReceived += bytes.length
     try {
       this.react(this.map.join(decodeDelta(bytes)))
@@ -768,7 +781,7 @@ export class Horde extends EventTarget {
   }
 
   private onSync(bytes: Uint8Array, from: string): Uint8Array {
-    if (this.stopped) return new Uint8Array(0)
+    if (this.stopped || !this.admits(from)) return new Uint8Array(0)
     const link = this.map.link(from)
     this.counters.syncRounds++
     this.counters.syncBytesReceived += bytes.length
@@ -810,6 +823,23 @@ export class Horde extends EventTarget {
 
   private react(diffs: Diff<unknown>[]): void {
     for (const d of diffs) this.schedule(d.key)
+  }
+
+  /** True while `nodeId`, never connected to, is within the join grace since we first heard of it. */
+  private inJoinGrace(nodeId: string): boolean {
+    let since = this.knownSince.get(nodeId)
+    if (since === undefined) {
+      since = Date.now()
+      this.knownSince.set(nodeId, since)
+      // Re-examine everything when the grace ends: the member may then count as dead.
+      const timer = setTimeout(() => {
+        this.graceTimers.delete(timer)
+        this.scheduleAll()
+      }, this.options.joinGrace)
+      timer.unref()
+      this.graceTimers.add(timer)
+    }
+    return Date.now() - since < this.options.joinGrace
   }
 
   private schedule(key: string): void {
@@ -1118,7 +1148,7 @@ export class Horde extends EventTarget {
     this.stopped = true
     this.router.stop()
     clearInterval(this.syncTimer)
-    clearTimeout(this.joinTimer)
+    for (const t of this.graceTimers) clearTimeout(t)
     for (const u of this.unsubscribe) u()
     await this.local.stopAll('shutdown')
     if (this.ownsTransport) await this.transport.stop()
@@ -1155,6 +1185,8 @@ export class Horde extends EventTarget {
     } catch (err) {
       return encodeError(err)
     }
+    // Anyone admitted by the cluster key may read a node's status; the rest is for members.
+    if (req.op !== 'status' && !this.admits(from)) return encodeError(new NotMemberError(from))
     try {
       switch (req.op) {
         case 'start':

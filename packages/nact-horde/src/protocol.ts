@@ -7,6 +7,7 @@ import {
   NoAliveNodesError,
   NodeShuttingDownError,
   NotFoundError,
+  NotMemberError,
   QuorumNotMetError,
   TimeoutError,
   UnknownBehaviourError,
@@ -131,6 +132,8 @@ function reviveError(name: string, message: string, data: Record<string, unknown
       return new UnknownBehaviourError(str('behaviour'))
     case 'NotFoundError':
       return new NotFoundError(str('id'))
+    case 'NotMemberError':
+      return new NotMemberError(str('node'))
     case 'NodeShuttingDownError':
       return new NodeShuttingDownError(str('node'))
     case 'NoAliveNodesError':

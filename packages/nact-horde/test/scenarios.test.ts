@@ -1,5 +1,6 @@
+import { createMemoryNetwork } from '@nact-horde/transport'
 import nact from 'nact'
-import { QuorumNotMetError, startHorde, uniformQuorumDistribution } from 'nact-horde'
+import { NotMemberError, QuorumNotMetError, startHorde, uniformQuorumDistribution } from 'nact-horde'
 import { afterEach, describe, expect, it } from 'vitest'
 import { behaviours, Cluster, type TestNode, waitFor } from './cluster.js'
 
@@ -278,5 +279,90 @@ describe('dead members and quorum', () => {
     )
     cluster.network.heal()
     await cluster.settle()
+  })
+})
+
+describe('admission by member list', () => {
+  it('with an explicit member list, a node outside it can neither write to the members’ replicas nor act through them', async () => {
+    cluster = await Cluster.start(3)
+    const [a, b, c] = cluster.nodes as [TestNode, TestNode, TestNode]
+    await a.horde.setMembers([a.horde.nodeId, b.horde.nodeId])
+    await waitFor(
+      () => c.horde.members().every((m) => m.nodeId !== c.horde.nodeId),
+      3000,
+      'c to learn it is out',
+    )
+    // Requests: refused with a typed error.
+    await expect(c.horde.startChild({ id: 'x', behaviour: 'plain' })).rejects.toBeInstanceOf(NotMemberError)
+    // Gossip and sync: a record c forges in its own replica never reaches a or b.
+    const forge = c.horde as unknown as { write(key: string, value: unknown): unknown }
+    forge.write('c/forged', {
+      node: c.horde.nodeId,
+      spec: { id: 'forged', behaviour: 'plain', args: null, restart: 'permanent', shutdown: 0 },
+    })
+    await waitFor(
+      () => a.horde.metrics().nonMemberDropped > 0 && b.horde.metrics().nonMemberDropped > 0,
+      3000,
+      'drops',
+    )
+    expect(a.horde.metrics().children.cluster).toBe(0)
+    expect(b.horde.metrics().children.cluster).toBe(0)
+    // Status stays readable by any node that holds the cluster key.
+    expect((await a.horde.whichChildren()).length).toBe(0)
+  })
+})
+
+describe('a member that joins', () => {
+  it('an established coordinator that hears of a new member before reaching it never fails over its children', async () => {
+    const network = createMemoryNetwork({ seed: 7 })
+    const nodes: { horde: Awaited<ReturnType<typeof startHorde>>; system: unknown }[] = []
+    const add = async (nodeId: string) => {
+      const system = nact.start()
+      const transport = await network.createTransport({ nodeId, failureTimeout: 300 })
+      const horde = await startHorde(system, {
+        name: 'join',
+        behaviours,
+        transport,
+        syncInterval: 50,
+        processRedistribution: 'active',
+      })
+      nodes.push({ horde, system })
+      return horde
+    }
+    try {
+      // n1 sorts first: it is the coordinator, and it will not reach n4 for a while.
+      const [n1, n2, n3] = [await add('n1'), await add('n2'), await add('n3')]
+      await waitFor(
+        () => n1.members().filter((m) => m.status === 'alive').length === 3,
+        3000,
+        'three members',
+      )
+      const all = ids(60)
+      for (const id of all) await n2.startChild({ id, behaviour: 'plain' })
+      network.partition(['n1'], ['n4'])
+      const n4 = await add('n4')
+      // n2 and n3 hand n4 its share (active redistribution); n1 learns of n4 from them only.
+      await waitFor(() => n4.localChildren().length > 5, 3000, 'n4 to receive children')
+      await waitFor(() => n1.members().some((m) => m.nodeId === 'n4'), 3000, 'n1 to hear of n4')
+      expect(n1.members().find((m) => m.nodeId === 'n4')?.status).toBe('uninitialized')
+      const placement = () => {
+        const seen = new Map<string, number>()
+        for (const h of [n1, n2, n3, n4])
+          for (const c of h.localChildren()) seen.set(c.id, (seen.get(c.id) ?? 0) + 1)
+        return seen
+      }
+      // Observation window (nothing may happen): without the grace n1 would reassign n4's children.
+      await new Promise((r) => setTimeout(r, 300))
+      expect([...placement().values()].every((n) => n === 1)).toBe(true)
+      expect(n1.metrics().failovers).toBe(0)
+      network.heal()
+      await waitFor(() => n1.members().filter((m) => m.status === 'alive').length === 4, 3000, 'four members')
+      await waitFor(() => placement().size === all.length && [...placement().values()].every((n) => n === 1))
+    } finally {
+      for (const n of nodes) {
+        await n.horde.stop()
+        nact.stop(n.system as never)
+      }
+    }
   })
 })
