@@ -42,9 +42,11 @@ export interface HordeOptions {
   /** Proxy actors (refs) idle this long are stopped, and re-created on their next message, ms. @default 60000 */
   refIdleTimeout?: number
   /**
-   * After start, how long members known from the map but not yet connected count as
-   * 'uninitialized' rather than 'dead' (so a joining node never restarts children that run
-   * on nodes it has not reached yet), ms. @default failureTimeout, or 3000
+   * How long a member this node has never been connected to counts as 'uninitialized' rather
+   * than 'dead', from when this node first heard of it (at its own start, or when a new
+   * member's record arrives before its connection): so neither a joining node nor the
+   * existing ones ever restart children that run on a node not reached yet, ms.
+   * @default failureTimeout, or 3000
    */
   joinGrace?: number
   /**
