@@ -112,7 +112,10 @@ export class InvalidChildSpecError extends HordeError {
 /** A node outside the configured member list asked for something only members may do. */
 export class NotMemberError extends HordeError {
   override name = 'NotMemberError'
-  constructor(readonly node: string) {
+  constructor(
+    /** The node that is not a member. */
+    readonly node: string,
+  ) {
     super(
       `node ${node} is not in this horde's member list; add it with setMembers() (or use members: 'auto') before it takes part`,
     )

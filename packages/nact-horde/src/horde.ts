@@ -29,6 +29,7 @@ import {
   type Request,
 } from './protocol.js'
 import { type Location, Router } from './routing.js'
+import { TypedEventTarget } from './typed-event-target.js'
 
 const log = createDebug('horde:supervisor')
 
@@ -228,10 +229,6 @@ interface MemberRecord {
   addresses: string[]
 }
 
-type Listener = Parameters<EventTarget['addEventListener']>[1]
-type AddListenerOptions = Parameters<EventTarget['addEventListener']>[2]
-type RemoveListenerOptions = Parameters<EventTarget['removeEventListener']>[2]
-
 const CHILD = 'c/'
 const MEMBER = 'm/'
 const CONFIG_MEMBERS = 'cfg/members'
@@ -247,7 +244,7 @@ const GOSSIP_DELAY = 10
  * starting children assigned to it, stopping children assigned elsewhere, and — on one node,
  * the coordinator — reassigning the children of members that died.
  */
-export class Horde extends EventTarget {
+export class Horde extends TypedEventTarget<HordeEventMap> {
   /** This node's id (its transport's). */
   readonly nodeId: string
   /** The horde's name. */
@@ -345,36 +342,6 @@ export class Horde extends EventTarget {
   }
 
   /** Listens to a horde event ({@link HordeEventMap}); `event.detail` names the node it happened on. */
-  override addEventListener<K extends keyof HordeEventMap>(
-    type: K,
-    listener: (event: HordeEventMap[K]) => void,
-    options?: AddListenerOptions,
-  ): void
-  /** Listens to an event by name, with a plain listener. */
-  override addEventListener(type: string, listener: Listener, options?: AddListenerOptions): void
-  override addEventListener(
-    type: string,
-    listener: Listener | ((event: never) => void),
-    options?: AddListenerOptions,
-  ): void {
-    super.addEventListener(type, listener as Listener, options)
-  }
-
-  /** Removes a listener added with {@link Horde.addEventListener}. */
-  override removeEventListener<K extends keyof HordeEventMap>(
-    type: K,
-    listener: (event: HordeEventMap[K]) => void,
-    options?: RemoveListenerOptions,
-  ): void
-  /** Removes a plain listener by event name. */
-  override removeEventListener(type: string, listener: Listener, options?: RemoveListenerOptions): void
-  override removeEventListener(
-    type: string,
-    listener: Listener | ((event: never) => void),
-    options?: RemoveListenerOptions,
-  ): void {
-    super.removeEventListener(type, listener as Listener, options)
-  }
 
   /** This node's transport addresses, for others to bootstrap from. */
   get addresses(): string[] {

@@ -33,6 +33,7 @@ import {
   TimeoutError,
   UnknownBehaviourError,
 } from '../errors.js'
+import { TypedEventTarget } from '../typed-event-target.js'
 import { decodeChildName, encodeChildName, encodeParentName } from './actor-name.js'
 import {
   type NactContext,
@@ -143,10 +144,6 @@ export interface LocalSupervisorEventMap {
   'message:dead': CustomEvent<MessageDeadDetail>
 }
 
-type Listener = Parameters<EventTarget['addEventListener']>[1]
-type AddListenerOptions = Parameters<EventTarget['addEventListener']>[2]
-type RemoveListenerOptions = Parameters<EventTarget['removeEventListener']>[2]
-
 type Phase = 'init' | 'running' | 'stopping' | 'crashed' | 'exited'
 
 interface Deferred<T> {
@@ -243,7 +240,7 @@ const STOP: unique symbol = Symbol('nact-horde.stop')
  * is emitted once when the first `init` succeeds. A start whose first `init` fails emits nothing
  * (its promise rejects). `message:dead` reports every message that will never be handled.
  */
-export class LocalSupervisor extends EventTarget {
+export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   readonly node: string
   private readonly behaviours: Record<string, Behaviour>
   private readonly maxRestarts: number
@@ -320,34 +317,6 @@ export class LocalSupervisor extends EventTarget {
     } catch (err) {
       throw new InvalidOptionsError(`'system' must be a running nact system (nact.start()): ${String(err)}`)
     }
-  }
-
-  override addEventListener<K extends keyof LocalSupervisorEventMap>(
-    type: K,
-    listener: (event: LocalSupervisorEventMap[K]) => void,
-    options?: AddListenerOptions,
-  ): void
-  override addEventListener(type: string, listener: Listener, options?: AddListenerOptions): void
-  override addEventListener(
-    type: string,
-    listener: Listener | ((event: never) => void),
-    options?: AddListenerOptions,
-  ): void {
-    super.addEventListener(type, listener as Listener, options)
-  }
-
-  override removeEventListener<K extends keyof LocalSupervisorEventMap>(
-    type: K,
-    listener: (event: LocalSupervisorEventMap[K]) => void,
-    options?: RemoveListenerOptions,
-  ): void
-  override removeEventListener(type: string, listener: Listener, options?: RemoveListenerOptions): void
-  override removeEventListener(
-    type: string,
-    listener: Listener | ((event: never) => void),
-    options?: RemoveListenerOptions,
-  ): void {
-    super.removeEventListener(type, listener as Listener, options)
   }
 
   /**
