@@ -81,18 +81,33 @@ class Channel {
   private drain(): void {
     if (this.draining) return
     this.draining = true
-    this.stream.onDrain().then(
-      () => {
-        this.draining = false
-        while (this.queue.length > 0 && this.open && !this.stream.writableNeedsDrain) {
-          this.stream.send(this.queue.shift()!)
-        }
-        if (this.queue.length > 0 && this.open) this.drain()
-      },
-      () => {
-        this.queue.length = 0
-      },
-    )
+    const flush = () => {
+      this.draining = false
+      while (this.queue.length > 0 && this.open && !this.stream.writableNeedsDrain) {
+        this.stream.send(this.queue.shift()!)
+      }
+      if (this.queue.length > 0 && this.open) this.drain()
+    }
+    if (!this.stream.writableNeedsDrain) {
+      // Nothing to wait for; flush on the next turn of the event loop, never in a microtask
+      // chain that could starve it.
+      setImmediate(flush)
+      return
+    }
+    // Wait for the stream's 'drain' event itself: libp2p's onDrain() keeps returning the
+    // promise it made for the first drain, already resolved, so awaiting it again while the
+    // stream still needs a drain spun this loop forever in microtasks and froze the process.
+    const onDrain = () => {
+      this.stream.removeEventListener('close', onClose)
+      flush()
+    }
+    const onClose = () => {
+      this.stream.removeEventListener('drain', onDrain)
+      this.draining = false
+      this.queue.length = 0
+    }
+    this.stream.addEventListener('drain', onDrain, { once: true })
+    this.stream.addEventListener('close', onClose, { once: true })
   }
 
   private onData(chunk: Uint8Array | Uint8ArrayList): void {
