@@ -26,8 +26,8 @@ const behaviours = {
   // on planned moves: `save` runs on the old node, `restore` instead of `init` on the new one.
   counter: {
     init: (args, ctx) => {
-      // nact-horde has no way yet to message a child from outside (horde.ref() and
-      // spawnDistributed() are not built); a child can message itself through ctx.self.
+      // The child messages itself through ctx.self, so this example needs no ref; from outside
+      // a child is reached with horde.ref(id) (see examples/demo.mjs and docs/getting-started.md).
       for (let i = 0; i < args.ticks; i++) nact.dispatch(ctx.self, { add: 1 })
       return note({ id: ctx.id, n: args.start })
     },
