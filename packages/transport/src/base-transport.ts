@@ -83,13 +83,16 @@ export abstract class BaseTransport extends EventTarget {
   protected abstract topicSubscribed(topic: string): void
   /** This node no longer has a subscriber for `topic` (last handler removed). */
   protected abstract topicUnsubscribed(topic: string): void
-  /** Sends a request frame; rejects (typically with PeerUnreachableError) if it cannot be sent. */
+  /**
+   * Sends a request frame; rejects (typically with PeerUnreachableError) if it cannot be sent.
+   * A request may be settled (timed out, aborted) while this waits for a stream: check
+   * {@link BaseTransport.isPending} after each wait and give up quietly when it is not.
+   */
   protected abstract sendRequest(
     nodeId: string,
     id: number,
     protocol: string,
     data: Uint8Array,
-    signal: AbortSignal,
   ): Promise<void>
   /** Releases the network resources; called once by stop(). */
   protected abstract close(): Promise<void>
@@ -234,18 +237,19 @@ export abstract class BaseTransport extends EventTarget {
     if (signal?.aborted) return Promise.reject(new AbortError(`request ${protocol} to ${nodeId} was aborted`))
     this.counters.requestsSent++
     const id = this.nextRequestId++
-    const sendAbort = new AbortController()
     let resolve!: (value: Uint8Array) => void
     let reject!: (err: Error) => void
     const promise = new Promise<Uint8Array>((res, rej) => {
       resolve = res
       reject = rej
     })
+    // No AbortController per request: settling removes the entry from `pending`, which is
+    // what a send still waiting for its stream checks (an abort() per completed request
+    // built a DOMException with a stack each time: ~15 µs of every round trip).
     const cleanup = () => {
       this.pending.delete(id)
       clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
-      sendAbort.abort()
+      if (signal !== undefined) signal.removeEventListener('abort', onAbort)
     }
     const onAbort = () => {
       cleanup()
@@ -260,7 +264,7 @@ export abstract class BaseTransport extends EventTarget {
         ),
       )
     }, timeout)
-    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true })
     this.pending.set(id, {
       nodeId,
       protocol,
@@ -279,11 +283,16 @@ export abstract class BaseTransport extends EventTarget {
         this.settle(nodeId, id, result.ok ? { ok: true, data: copyBytes(result.data) } : result),
       )
     } else {
-      this.sendRequest(nodeId, id, protocol, data, sendAbort.signal).catch((err: unknown) => {
+      this.sendRequest(nodeId, id, protocol, data).catch((err: unknown) => {
         this.pending.get(id)?.reject(err instanceof Error ? err : new PeerUnreachableError(nodeId))
       })
     }
     return promise
+  }
+
+  /** Whether request `id` still waits for its response (not answered, timed out or aborted). */
+  protected isPending(id: number): boolean {
+    return this.pending.has(id)
   }
 
   /** Completes request `id` with what the node `from` answered; ignores late or foreign answers. */

@@ -26,6 +26,7 @@ import { InvalidOptionsError, PeerUnreachableError } from './errors.js'
 import { defaultLog } from './log.js'
 import { type LogFn, type ResolvedOptions, resolveOptions, type TransportInit } from './options.js'
 import type { Transport } from './transport.js'
+import { Tuner, type TuningStats } from './tuning.js'
 
 /** The libp2p protocol of our request/response and heartbeat streams. */
 export const RPC_PROTOCOL = '/nact-horde/transport/1.0.0'
@@ -54,6 +55,7 @@ class Channel {
     private readonly owner: Libp2pTransport,
   ) {
     this.decoder = new FrameDecoder(owner.maxFrame)
+    owner.tuner.stream(stream)
     stream.addEventListener('message', (event) => this.onData(event.data))
     stream.addEventListener('close', () => owner.channelClosed(this))
   }
@@ -127,6 +129,8 @@ class Channel {
 interface Session {
   /** Our outbound channel, once opened (or being opened). */
   out: Promise<Channel> | undefined
+  /** The same channel once it is open, for sending without waiting on a promise. */
+  ready: Channel | undefined
   channels: Set<Channel>
   lastSeen: number
 }
@@ -140,15 +144,19 @@ interface Known {
 type Modules = {
   peerIdFromString: (s: string) => PeerId
   multiaddr: (s: string) => Multiaddr
+  /** yamux's `StreamState.Established`, for the stream tuning. */
+  yamuxEstablished: number
 }
 
 /** @internal the libp2p implementation of {@link Transport}. */
 export class Libp2pTransport extends BaseTransport implements Transport {
   readonly nodeId: string
   readonly maxFrame: number
+  readonly tuner: Tuner
   private readonly sessions = new Map<string, Session>()
   private readonly known = new Map<string, Known>()
   private readonly listenAddrs = new Map<string, string[]>()
+  private readonly peerIds = new Map<string, PeerId>()
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   private checkTimer: ReturnType<typeof setInterval> | undefined
@@ -162,6 +170,12 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     super({ maxMessageBytes: options.maxMessageBytes, requestTimeout: options.requestTimeout, log })
     this.nodeId = node.peerId.toString()
     this.maxFrame = options.maxMessageBytes + FRAME_OVERHEAD
+    this.tuner = new Tuner(modules.yamuxEstablished)
+  }
+
+  /** What the per-connection tuning did (see tuning.ts); for tests. */
+  tuning(): TuningStats {
+    return { ...this.tuner.stats }
   }
 
   get addresses(): string[] {
@@ -178,6 +192,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       maxInboundStreams: 16,
       maxOutboundStreams: 16,
     })
+    node.addEventListener('connection:open', (e) => this.tuner.connection(e.detail))
     node.addEventListener('peer:connect', (e) => this.onConnect(e.detail))
     node.addEventListener('peer:disconnect', (e) => this.onDisconnect(e.detail))
     node.addEventListener('peer:discovery', (e) => {
@@ -216,7 +231,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       const ma = this.modules.multiaddr(addr)
       const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
       if (id === undefined || id === this.nodeId) continue
-      const peerId = this.modules.peerIdFromString(id)
+      const peerId = this.peerIdOf(id)
       this.remember(peerId)
       await node.peerStore.merge(peerId, { multiaddrs: [ma] }).catch(() => {})
       this.dial(peerId)
@@ -233,6 +248,17 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     }, ms)
     this.timers.add(timer)
     return timer
+  }
+
+  /** The PeerId of a node id, parsed once (parsing a base58 id costs ~15 µs; requests are per message). */
+  private peerIdOf(id: string): PeerId {
+    let peerId = this.peerIds.get(id)
+    if (peerId === undefined) {
+      peerId = this.modules.peerIdFromString(id)
+      if (this.peerIds.size >= 4096) this.peerIds.clear()
+      this.peerIds.set(id, peerId)
+    }
+    return peerId
   }
 
   private connected(peerId: PeerId): boolean {
@@ -320,7 +346,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private session(id: string): Session {
     let s = this.sessions.get(id)
     if (s === undefined) {
-      s = { out: undefined, channels: new Set(), lastSeen: Date.now() }
+      s = { out: undefined, ready: undefined, channels: new Set(), lastSeen: Date.now() }
       this.sessions.set(id, s)
     }
     return s
@@ -331,14 +357,14 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     const id = peerId.toString()
     const s = this.session(id)
     if (s.out !== undefined) return s.out
-    const opening = (async () => {
-      const stream = await this.node.dialProtocol(peerId, RPC_PROTOCOL, {
-        signal: AbortSignal.timeout(DIAL_TIMEOUT),
+    const opening: Promise<Channel> = this.node
+      .dialProtocol(peerId, RPC_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT) })
+      .then((stream) => {
+        const channel = this.attach(stream, peerId)
+        channel.send(HEARTBEAT_FRAME)
+        if (s.out === opening) s.ready = channel
+        return channel
       })
-      const channel = this.attach(stream, peerId)
-      channel.send(HEARTBEAT_FRAME)
-      return channel
-    })()
     s.out = opening
     opening.catch(() => {
       if (this.sessions.get(id)?.out === opening) this.sessions.get(id)!.out = undefined
@@ -364,6 +390,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     const s = this.sessions.get(channel.peer)
     if (s === undefined) return
     s.channels.delete(channel)
+    if (s.ready === channel) s.ready = undefined
     if (s.out !== undefined) {
       // Forget a closed outbound channel so the next send reopens one.
       s.out.then(
@@ -390,7 +417,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
 
   private async sendTo(id: string, frame: Uint8Array): Promise<boolean> {
     try {
-      const channel = await this.outbound(this.modules.peerIdFromString(id))
+      const channel = await this.outbound(this.peerIdOf(id))
       return channel.send(frame)
     } catch {
       return false
@@ -424,7 +451,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       // so a fresh one is dialled if it comes back.
       this.markDown(id, `silent for ${this.options.failureTimeout} ms`)
       this.sessions.delete(id)
-      this.node.hangUp(this.modules.peerIdFromString(id)).catch(() => {})
+      this.node.hangUp(this.peerIdOf(id)).catch(() => {})
     }
   }
 
@@ -483,7 +510,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         for (const p of frame.peers.slice(0, 256)) {
           try {
             this.discovered(
-              this.modules.peerIdFromString(p.id),
+              this.peerIdOf(p.id),
               p.addrs.slice(0, 16).map((a) => this.modules.multiaddr(a)),
             )
           } catch (err) {
@@ -510,41 +537,42 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.node.services.pubsub.unsubscribe(TOPIC_PREFIX + topic)
   }
 
-  protected async sendRequest(
-    nodeId: string,
-    id: number,
-    protocol: string,
-    data: Uint8Array,
-    signal: AbortSignal,
-  ): Promise<void> {
+  protected async sendRequest(nodeId: string, id: number, protocol: string, data: Uint8Array): Promise<void> {
+    const frame = encodeRequest(id, protocol, data)
+    // The common case: our stream to the peer is open; send without waiting on anything.
+    const ready = this.sessions.get(nodeId)?.ready
+    if (ready?.send(frame)) return
     let peerId: PeerId
     try {
-      peerId = this.modules.peerIdFromString(nodeId)
+      peerId = this.peerIdOf(nodeId)
     } catch {
       throw new PeerUnreachableError(nodeId, `${nodeId} is not a valid node id: use a peer's t.nodeId`)
     }
     let channel: Channel
     try {
-      channel = await untilAborted(this.outbound(peerId), signal)
+      channel = await this.outbound(peerId)
     } catch (err) {
-      if (signal.aborted) return // timed out or aborted: already settled
+      if (!this.isPending(id)) return // timed out or aborted meanwhile: already settled
       throw new PeerUnreachableError(
         nodeId,
         `cannot reach ${nodeId} (${(err as Error)?.message}): check it runs and is connected (t.peers())`,
       )
     }
-    const frame = encodeRequest(id, protocol, data)
+    if (!this.isPending(id)) return
     if (channel.send(frame)) return
     // The stream closed under us (the peer may still be connected): one fresh stream.
     const s = this.sessions.get(nodeId)
-    if (s !== undefined && s.out !== undefined && (await s.out.catch(() => undefined)) === channel)
+    if (s !== undefined && s.out !== undefined && (await s.out.catch(() => undefined)) === channel) {
       s.out = undefined
+      if (s.ready === channel) s.ready = undefined
+    }
     let retry: Channel | undefined
     try {
-      retry = await untilAborted(this.outbound(peerId), signal)
+      retry = await this.outbound(peerId)
     } catch {
-      if (signal.aborted) return
+      // reported below
     }
+    if (!this.isPending(id)) return
     if (retry === undefined || !retry.send(frame)) {
       throw new PeerUnreachableError(nodeId, `the stream to ${nodeId} closed: retry when it is up`)
     }
@@ -561,28 +589,6 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.sessions.clear()
     await this.node.stop()
   }
-}
-
-/**
- * `promise`, or a rejection once `signal` aborts. The opening of a stream is shared by
- * every request waiting for it, so one request's abort must not cancel it for the others.
- */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error('aborted'))
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error('aborted'))
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err instanceof Error ? err : new Error(String(err)))
-      },
-    )
-  })
 }
 
 /** Derives the libp2p private-network key file (PSK v1, base16) from a cluster key string. */
@@ -616,6 +622,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     { identify },
     { ping },
     { gossipsub },
+    { StreamState },
     { pubsubPeerDiscovery },
     { peerIdFromString },
     { multiaddr },
@@ -627,6 +634,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     import('@libp2p/identify'),
     import('@libp2p/ping'),
     import('@libp2p/gossipsub'),
+    import('@chainsafe/libp2p-yamux/stream'),
     import('@libp2p/pubsub-peer-discovery'),
     import('@libp2p/peer-id'),
     import('@multiformats/multiaddr'),
@@ -679,6 +687,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
   const transport = new Libp2pTransport(node as unknown as Libp2p<{ pubsub: GossipSub }>, options, log, {
     peerIdFromString,
     multiaddr,
+    yamuxEstablished: StreamState.Established,
   })
   try {
     await transport.start()

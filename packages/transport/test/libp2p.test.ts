@@ -216,6 +216,41 @@ describe('libp2p transport', () => {
     expect(() => a!.publish('big', new Uint8Array(MAX_PUBLISH_BYTES + 1))).toThrow(MessageTooLargeError)
   })
 
+  it('tunes its own connections: one socket write per message, window updates only at half the window', async () => {
+    const [a] = track(await createTransport())
+    const [b] = track(await createTransport({ bootstrap: a!.addresses }))
+    b!.handle('/echo/1', (d) => d)
+    await waitFor(() => a!.peers().includes(b!.nodeId))
+    // The canary for a libp2p upgrade: every connection and stream had the expected shape.
+    type Tuned = { tuning(): { connections: number; streams: number; skipped: number } }
+    for (const t of [a, b] as unknown as Tuned[]) {
+      const stats = t.tuning()
+      expect(stats.connections).toBeGreaterThan(0)
+      expect(stats.streams).toBeGreaterThan(0)
+      expect(stats.skipped).toBe(0)
+    }
+    // Count what a's socket writes during 200 sequential round trips: one frame per request
+    // (untuned libp2p writes a noise length prefix and the ciphertext separately, and answers
+    // every response with a window update: ≥ 4 writes per request).
+    type Conn = { maConn: { socket: { write: (...args: unknown[]) => boolean } } }
+    const internal = a as unknown as { node: { getConnections(): Conn[] } }
+    const socket = internal.node.getConnections()[0]!.maConn.socket
+    const write = socket.write
+    let writes = 0
+    socket.write = (...args: unknown[]) => {
+      writes++
+      return write.apply(socket, args)
+    }
+    try {
+      for (let i = 0; i < 200; i++)
+        expect((await a!.request(b!.nodeId, '/echo/1', bytes(i % 256))).length).toBe(1)
+    } finally {
+      socket.write = write
+    }
+    expect(writes).toBeGreaterThanOrEqual(200)
+    expect(writes).toBeLessThan(230)
+  })
+
   it('refuses bad options with InvalidOptionsError', async () => {
     const bad: TransportInit[] = [
       { failureTimeout: 10 },
