@@ -40,6 +40,8 @@ export function valueProblem(v: unknown, depth: number): string | undefined {
       const o = v as Record<string, unknown>
       for (const k in o) {
         if (!Object.hasOwn(o, k)) continue
+        // msgpackr renames it on decode (against prototype pollution): it would not round-trip.
+        if (k === '__proto__') return 'an own key named "__proto__" cannot be stored (rename it)'
         const p = valueProblem(o[k], depth + 1)
         if (p !== undefined) return p
       }
