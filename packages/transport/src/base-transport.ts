@@ -1,4 +1,4 @@
-import { copyBytes, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE } from './codec.js'
+import { copyBytes, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, MAX_TOPIC_BYTES } from './codec.js'
 import {
   AbortError,
   MessageTooLargeError,
@@ -20,6 +20,17 @@ export type HandlerResult = { ok: true; data: Uint8Array } | { ok: false; code: 
  * `maxMessageBytes` says. Larger data goes by request.
  */
 export const MAX_PUBLISH_BYTES = 4 * 1024 * 1024 - 64 * 1024
+
+const utf8 = new TextEncoder()
+
+/** A topic is a non-empty string of at most {@link MAX_TOPIC_BYTES} UTF-8 bytes. */
+function checkTopic(topic: unknown): void {
+  if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('topic must be a non-empty string')
+  // Cheap for the usual short names: 3 bytes per UTF-16 unit is the most UTF-8 can take.
+  if (topic.length * 3 > MAX_TOPIC_BYTES && utf8.encode(topic).length > MAX_TOPIC_BYTES) {
+    throw new TypeError(`topic must be at most ${MAX_TOPIC_BYTES} bytes of UTF-8`)
+  }
+}
 
 interface Pending {
   nodeId: string
@@ -98,7 +109,7 @@ export abstract class BaseTransport extends EventTarget {
   protected abstract close(): Promise<void>
 
   publish(topic: string, data: Uint8Array): void {
-    if (typeof topic !== 'string') throw new TypeError('topic must be a string')
+    checkTopic(topic)
     if (!(data instanceof Uint8Array)) throw new TypeError('publish data must be a Uint8Array')
     if (this.stopped) {
       this.log('publish on %s after stop ignored', topic)
@@ -146,7 +157,7 @@ export abstract class BaseTransport extends EventTarget {
   }
 
   subscribe(topic: string, handler: SubscriptionHandler): () => void {
-    if (typeof topic !== 'string') throw new TypeError('topic must be a string')
+    checkTopic(topic)
     if (typeof handler !== 'function') throw new TypeError('handler must be a function')
     if (this.stopped) return () => {}
     let set = this.subscriptions.get(topic)

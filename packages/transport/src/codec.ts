@@ -6,6 +6,8 @@
 //   ERROR     3 ‖ varint id ‖ code byte ‖ message (utf8)
 //   HEARTBEAT 4
 //   PEERS     5 ‖ JSON [{ id, addrs }] (utf8)   — peer exchange, to mesh faster
+//   PUBLISH   6 ‖ varint topicLength ‖ topic (utf8) ‖ batch   — a publication, straight to a subscriber
+//   TOPICS    7 ‖ JSON [topic] (utf8)   — every topic the sender subscribes to (replaces the last list)
 // A gossip message carries a batch: varint count ‖ (varint length ‖ payload)*.
 import { Uint8ArrayList } from 'uint8arraylist'
 
@@ -14,6 +16,13 @@ export const FRAME_RESPONSE = 2
 export const FRAME_ERROR = 3
 export const FRAME_HEARTBEAT = 4
 export const FRAME_PEERS = 5
+export const FRAME_PUBLISH = 6
+export const FRAME_TOPICS = 7
+
+/** Longest topic name, in UTF-8 bytes (a publication frame must fit the frame overhead). */
+export const MAX_TOPIC_BYTES = 512
+/** Most topics one peer may announce (a longer list is refused as malformed). */
+export const MAX_TOPICS = 4096
 
 export const ERROR_REMOTE = 1
 export const ERROR_NO_HANDLER = 2
@@ -28,6 +37,8 @@ export type Frame =
   | { type: typeof FRAME_ERROR; id: number; code: number; message: string }
   | { type: typeof FRAME_HEARTBEAT }
   | { type: typeof FRAME_PEERS; peers: Array<{ id: string; addrs: string[] }> }
+  | { type: typeof FRAME_PUBLISH; topic: string; batch: Uint8Array }
+  | { type: typeof FRAME_TOPICS; topics: string[] }
 
 /** Bytes that cannot be decoded: the stream is out of sync or the peer is hostile. */
 export class MalformedError extends Error {
@@ -138,6 +149,24 @@ export function encodePeers(peers: Array<{ id: string; addrs: string[] }>): Uint
   return buf
 }
 
+export function encodePublish(topic: string, batch: Uint8Array): Uint8Array {
+  const name = encodeProtocol(topic)
+  const [buf, start] = frameBuffer(1 + varintLength(name.length) + name.length + batch.length)
+  buf[start] = FRAME_PUBLISH
+  const o = writeVarint(buf, start + 1, name.length)
+  buf.set(name, o)
+  buf.set(batch, o + name.length)
+  return buf
+}
+
+export function encodeTopics(topics: string[]): Uint8Array {
+  const text = encoder.encode(JSON.stringify(topics))
+  const [buf, start] = frameBuffer(1 + text.length)
+  buf[start] = FRAME_TOPICS
+  buf.set(text, start + 1)
+  return buf
+}
+
 /** Decodes one frame body (without its length prefix). Throws MalformedError. */
 export function decodeFrame(body: Uint8Array): Frame {
   const get = (i: number) => body[i]!
@@ -176,6 +205,23 @@ export function decodeFrame(body: Uint8Array): Frame {
         )
       ) {
         return { type, peers: peers as Array<{ id: string; addrs: string[] }> }
+      }
+      break
+    }
+    case FRAME_PUBLISH: {
+      const tl = readVarint(get, body.length, 1)
+      if (tl === undefined || tl[0] > MAX_TOPIC_BYTES || tl[1] + tl[0] >= body.length) break
+      const topic = decoder.decode(body.subarray(tl[1], tl[1] + tl[0]))
+      return { type, topic, batch: body.subarray(tl[1] + tl[0]) }
+    }
+    case FRAME_TOPICS: {
+      const topics: unknown = JSON.parse(decoder.decode(body.subarray(1)))
+      if (
+        Array.isArray(topics) &&
+        topics.length <= MAX_TOPICS &&
+        topics.every((t) => typeof t === 'string' && t.length <= MAX_TOPIC_BYTES)
+      ) {
+        return { type, topics: topics as string[] }
       }
       break
     }

@@ -10,14 +10,18 @@ import {
   encodeBatch,
   encodeError,
   encodePeers,
+  encodePublish,
   encodeRequest,
   encodeResponse,
+  encodeTopics,
   FRAME_ERROR,
   FRAME_HEARTBEAT,
   FRAME_OVERHEAD,
   FRAME_PEERS,
+  FRAME_PUBLISH,
   FRAME_REQUEST,
   FRAME_RESPONSE,
+  FRAME_TOPICS,
   FrameDecoder,
   HEARTBEAT_FRAME,
   OversizeError,
@@ -133,6 +137,8 @@ interface Session {
   ready: Channel | undefined
   channels: Set<Channel>
   lastSeen: number
+  /** The topics the peer last announced it subscribes to (pubsub 'direct'). */
+  topics: Set<string>
 }
 
 interface Known {
@@ -346,7 +352,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private session(id: string): Session {
     let s = this.sessions.get(id)
     if (s === undefined) {
-      s = { out: undefined, ready: undefined, channels: new Set(), lastSeen: Date.now() }
+      s = { out: undefined, ready: undefined, channels: new Set(), lastSeen: Date.now(), topics: new Set() }
       this.sessions.set(id, s)
     }
     return s
@@ -362,6 +368,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       .then((stream) => {
         const channel = this.attach(stream, peerId)
         channel.send(HEARTBEAT_FRAME)
+        // Tell the peer what to send us directly (a fresh stream may be a fresh peer).
+        if (this.direct && this.subscriptions.size > 0) channel.send(this.topicsFrame())
         if (s.out === opening) s.ready = channel
         return channel
       })
@@ -506,6 +514,21 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         return
       case FRAME_HEARTBEAT:
         return
+      case FRAME_PUBLISH: {
+        let payloads: Uint8Array[]
+        try {
+          payloads = decodeBatch(frame.batch, this.maxMessageBytes)
+        } catch (err) {
+          this.refused(err instanceof OversizeError ? 'oversize' : 'malformed', peer, err)
+          return
+        }
+        // Copies: the frame may share a buffer with what arrives next.
+        for (const p of payloads) this.deliver(frame.topic, copyBytes(p), peer)
+        return
+      }
+      case FRAME_TOPICS:
+        this.session(peer).topics = new Set(frame.topics)
+        return
       case FRAME_PEERS:
         for (const p of frame.peers.slice(0, 256)) {
           try {
@@ -523,18 +546,45 @@ export class Libp2pTransport extends BaseTransport implements Transport {
 
   // ---- BaseTransport ------------------------------------------------------------------
 
+  private get direct(): boolean {
+    return this.options.pubsub === 'direct'
+  }
+
+  private topicsFrame(): Uint8Array {
+    return encodeTopics([...this.subscriptions.keys()])
+  }
+
   protected sendBatch(topic: string, payloads: Uint8Array[]): void {
+    if (this.direct) {
+      // One frame, to every up peer that announced the topic, on the stream already open to it.
+      const frame = encodePublish(topic, encodeBatch(payloads))
+      for (const id of this.upPeers) {
+        const s = this.sessions.get(id)
+        if (s === undefined || !s.topics.has(topic)) continue
+        if (s.ready?.send(frame)) continue
+        void this.sendTo(id, frame)
+      }
+      return
+    }
     this.node.services.pubsub.publish(TOPIC_PREFIX + topic, encodeBatch(payloads)).catch((err: unknown) => {
       this.log('publish on %s failed: %s', topic, (err as Error)?.message)
     })
   }
 
+  /** Announces this node's topics to every peer it has a stream to. */
+  private announceTopics(): void {
+    const frame = this.topicsFrame()
+    for (const id of this.sessions.keys()) void this.sendTo(id, frame)
+  }
+
   protected topicSubscribed(topic: string): void {
-    this.node.services.pubsub.subscribe(TOPIC_PREFIX + topic)
+    if (this.direct) this.announceTopics()
+    else this.node.services.pubsub.subscribe(TOPIC_PREFIX + topic)
   }
 
   protected topicUnsubscribed(topic: string): void {
-    this.node.services.pubsub.unsubscribe(TOPIC_PREFIX + topic)
+    if (this.direct) this.announceTopics()
+    else this.node.services.pubsub.unsubscribe(TOPIC_PREFIX + topic)
   }
 
   protected async sendRequest(nodeId: string, id: number, protocol: string, data: Uint8Array): Promise<void> {

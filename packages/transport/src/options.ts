@@ -21,6 +21,16 @@ export interface TransportInit {
   maxMessageBytes?: number
   /** Default request timeout, ms (1 … 600 000). @default 5000 */
   requestTimeout?: number
+  /**
+   * How publications travel. `'direct'`: straight to every connected peer that subscribes to
+   * the topic, over the node's own authenticated stream to it — one hop, no signatures, no
+   * relayed duplicates; the nodes of a cluster keep a connection to each other anyway (that is
+   * how liveness is judged). `'gossipsub'`: through gossipsub — signed by the publisher and
+   * relayed through the mesh, so it also reaches subscribers this node has no connection to,
+   * at several times the CPU per message. Peer discovery uses gossipsub either way.
+   * @default 'direct'
+   */
+  pubsub?: 'direct' | 'gossipsub'
   /** Where debug logs go. @default debug('horde:transport') */
   log?: LogFn
 }
@@ -44,6 +54,7 @@ export interface ResolvedOptions {
   heartbeatInterval: number
   maxMessageBytes: number
   requestTimeout: number
+  pubsub: 'direct' | 'gossipsub'
 }
 
 function checkNumber(name: string, value: unknown, min: number, max: number): number {
@@ -89,6 +100,11 @@ export function resolveOptions(init: TransportInit = {}): ResolvedOptions {
   if (init.log !== undefined && typeof init.log !== 'function') {
     throw new InvalidOptionsError('log must be a function')
   }
+  if (init.pubsub !== undefined && init.pubsub !== 'direct' && init.pubsub !== 'gossipsub') {
+    throw new InvalidOptionsError(
+      `pubsub must be 'direct' or 'gossipsub', got ${JSON.stringify(init.pubsub)}`,
+    )
+  }
   const bootstrap = checkStrings('bootstrap', init.bootstrap ?? [])
   for (const addr of bootstrap) {
     if (!/\/p2p\/[^/]+$/.test(addr)) {
@@ -111,5 +127,6 @@ export function resolveOptions(init: TransportInit = {}): ResolvedOptions {
       256 * 1024 * 1024,
     ),
     requestTimeout: checkNumber('requestTimeout', init.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT, 1, 600_000),
+    pubsub: init.pubsub ?? 'direct',
   }
 }

@@ -39,6 +39,9 @@ async function cluster(n: number, init: TransportInit = {}) {
 }
 
 runTransportTests('libp2p', (n, options) => cluster(n, options))
+runTransportTests('libp2p, pubsub through gossipsub', (n, options) =>
+  cluster(n, { ...options, pubsub: 'gossipsub' }),
+)
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/node.mjs', import.meta.url))
 
@@ -186,6 +189,14 @@ describe('libp2p transport', () => {
     s.send(Uint8Array.of(5, 1, 1, 2, 0xff, 0xfe))
     await waitFor(() => a!.stats().droppedMalformed === 4)
 
+    // A publication whose topic runs past the frame, a topic list that is not JSON, and a
+    // well-framed publication carrying a broken batch: each dropped and counted, stream kept.
+    s.send(Uint8Array.of(3, 6, 9, 1))
+    s.send(Uint8Array.of(3, 7, 0x5b, 0x31))
+    s.send(Uint8Array.of(4, 6, 1, 0x78, 0))
+    await waitFor(() => a!.stats().droppedMalformed === 7)
+    expect(a!.stats().delivered).toBe(0)
+
     // A well-formed request still gets its answer over a raw stream…
     const replies: Uint8Array[] = []
     s.addEventListener('message', (e) => replies.push(e.data.subarray()))
@@ -251,6 +262,62 @@ describe('libp2p transport', () => {
     expect(writes).toBeLessThan(230)
   })
 
+  it('sends a direct publication only to the peers that announced the topic, and stops when they unsubscribe', async () => {
+    const [a] = track(await createTransport())
+    const [b] = track(await createTransport({ bootstrap: a!.addresses }))
+    await waitFor(() => a!.peers().includes(b!.nodeId))
+    // Count the publication frames a puts on its stream to b (small frames: a 1-byte length
+    // prefix, then the frame type; 6 is PUBLISH).
+    type Channel = { send(frame: Uint8Array): boolean }
+    const internal = a as unknown as { sessions: Map<string, { ready?: Channel }> }
+    await waitFor(() => internal.sessions.get(b!.nodeId)?.ready !== undefined)
+    const channel = internal.sessions.get(b!.nodeId)!.ready!
+    const send = channel.send.bind(channel)
+    let publications = 0
+    channel.send = (frame) => {
+      if (frame[1] === 6) publications++
+      return send(frame)
+    }
+    const settled = () => new Promise<void>((resolve) => setImmediate(resolve))
+    // b subscribes to nothing: no publication leaves a.
+    for (let i = 0; i < 20; i++) a!.publish('t', bytes(i))
+    await settled()
+    expect(publications).toBe(0)
+    // Once b's announcement arrives, a's publications reach it, from a.
+    const got: string[] = []
+    const off = b!.subscribe('t', (d, from) => got.push(`${d[0]}:${from === a!.nodeId}`))
+    await waitFor(() => {
+      a!.publish('t', bytes(7))
+      return got.length > 0
+    })
+    expect(got[0]).toBe('7:true')
+    expect(publications).toBeGreaterThan(0)
+    // After b unsubscribes (and a hears of it), a sends nothing again.
+    off()
+    const deadline = Date.now() + 5000
+    for (;;) {
+      publications = 0
+      a!.publish('t', bytes(8))
+      await settled()
+      if (publications === 0) break
+      expect(Date.now(), 'a kept publishing to b after it unsubscribed').toBeLessThan(deadline)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    const deliveredBefore = b!.stats().delivered
+    for (let i = 0; i < 20; i++) a!.publish('t', bytes(i))
+    await settled()
+    expect(publications).toBe(0)
+    expect(b!.stats().delivered).toBe(deliveredBefore)
+  })
+
+  it('refuses topics that are empty or longer than 512 bytes of UTF-8', async () => {
+    const [a] = track(await createTransport())
+    expect(() => a!.publish('', bytes(1))).toThrow(TypeError)
+    expect(() => a!.subscribe('x'.repeat(513), () => {})).toThrow(/512 bytes/)
+    expect(() => a!.publish('é'.repeat(257), bytes(1))).toThrow(/512 bytes/)
+    expect(() => a!.publish('é'.repeat(256), bytes(1))).not.toThrow()
+  })
+
   it('refuses bad options with InvalidOptionsError', async () => {
     const bad: TransportInit[] = [
       { failureTimeout: 10 },
@@ -262,6 +329,7 @@ describe('libp2p transport', () => {
       { maxMessageBytes: 10 },
       { requestTimeout: 0 },
       { mdns: 'yes' as unknown as boolean },
+      { pubsub: 'flood' as unknown as 'direct' },
     ]
     for (const init of bad) {
       await expect(createTransport(init), JSON.stringify(init)).rejects.toBeInstanceOf(InvalidOptionsError)
