@@ -35,51 +35,61 @@ const quantile = (xs, q) => {
 }
 const ms = (x) => `${x.toFixed(3)} ms`
 
-const a = spawn({})
-const readyA = await a.next('ready')
-const b = spawn({ bootstrap: readyA.addresses })
-const c = spawn({ bootstrap: readyA.addresses })
-const [readyB, readyC] = await Promise.all([b.next('ready'), c.next('ready')])
-const meshedAt = (await Promise.all([a, b, c].map((n) => n.next('meshed')))).map((m) => Number(m.at))
-// hrtime in ns as Number: exact to the ns for 100 days of uptime.
-const start = Math.min(Number(readyB.startedAt), Number(readyC.startedAt))
-const meshMs = (Math.max(...meshedAt) - start) / 1e6
+/** A 3-node cluster with `init`: mesh time, idle RSS, gossip latencies, request figures. */
+async function measure(init) {
+  const a = spawn(init)
+  const readyA = await a.next('ready')
+  const b = spawn({ ...init, bootstrap: readyA.addresses })
+  const c = spawn({ ...init, bootstrap: readyA.addresses })
+  const [readyB, readyC] = await Promise.all([b.next('ready'), c.next('ready')])
+  const meshedAt = (await Promise.all([a, b, c].map((n) => n.next('meshed')))).map((m) => Number(m.at))
+  // hrtime in ns as Number: exact to the ns for 100 days of uptime.
+  const start = Math.min(Number(readyB.startedAt), Number(readyC.startedAt))
+  const meshMs = (Math.max(...meshedAt) - start) / 1e6
 
-// RSS of an idle, meshed node before any load.
-await new Promise((resolve) => setTimeout(resolve, 1000))
-c.send({ cmd: 'rss' })
-const rss = (await c.next('rss')).rss
+  // RSS of an idle, meshed node before any load.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  c.send({ cmd: 'rss' })
+  const rss = (await c.next('rss')).rss
 
-// Gossip: wait until B and C receive A's probes (subscriptions known), then measure.
-for (;;) {
-  a.send({ cmd: 'probe' })
-  await a.next('probed')
-  b.send({ cmd: 'seen' })
-  c.send({ cmd: 'seen' })
-  const [sb, sc] = await Promise.all([b.next('seen'), c.next('seen')])
-  if (sb.from.includes(readyA.nodeId) && sc.from.includes(readyA.nodeId)) break
+  // Gossip: wait until B and C receive A's probes (subscriptions known), then measure.
+  for (;;) {
+    a.send({ cmd: 'probe' })
+    await a.next('probed')
+    b.send({ cmd: 'seen' })
+    c.send({ cmd: 'seen' })
+    const [sb, sc] = await Promise.all([b.next('seen'), c.next('seen')])
+    if (sb.from.includes(readyA.nodeId) && sc.from.includes(readyA.nodeId)) break
+  }
+  // Warm-up round (JIT, gossipsub mesh), then the measured one.
+  for (const n of [200, GOSSIP_N]) {
+    a.send({ cmd: 'gossip', n, size: 64, gap: GOSSIP_GAP })
+    await a.next('gossiped')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    b.send({ cmd: 'latencies' })
+    c.send({ cmd: 'latencies' })
+    if (n !== GOSSIP_N) await Promise.all([b.next('latencies'), c.next('latencies')])
+  }
+  const [lb, lc] = await Promise.all([b.next('latencies'), c.next('latencies')])
+  const byB = new Map(lb.latencies)
+  const allReceived = lc.latencies
+    .filter(([seq]) => byB.has(seq))
+    .map(([seq, l]) => Math.max(l, byB.get(seq)))
+  const delivered = allReceived.length
+
+  // Request/response from B to A over the reused stream.
+  b.send({ cmd: 'request', target: readyA.nodeId, n: REQUEST_N, warmup: 500, size: 64, concurrency: 32 })
+  const req = await b.next('requested')
+
+  for (const n of [a, b, c]) n.send({ cmd: 'stop' })
+  await Promise.all([a, b, c].map((n) => new Promise((resolve) => n.child.once('exit', resolve))))
+
+  return { meshMs, rss, allReceived, delivered, req, loadMs: readyB.loadMs }
 }
-// Warm-up round (JIT, gossipsub mesh), then the measured one.
-for (const n of [200, GOSSIP_N]) {
-  a.send({ cmd: 'gossip', n, size: 64, gap: GOSSIP_GAP })
-  await a.next('gossiped')
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  b.send({ cmd: 'latencies' })
-  c.send({ cmd: 'latencies' })
-  if (n !== GOSSIP_N) await Promise.all([b.next('latencies'), c.next('latencies')])
-}
-const [lb, lc] = await Promise.all([b.next('latencies'), c.next('latencies')])
-const byB = new Map(lb.latencies)
-const allReceived = lc.latencies.filter(([seq]) => byB.has(seq)).map(([seq, l]) => Math.max(l, byB.get(seq)))
-const delivered = allReceived.length
 
-// Request/response from B to A over the reused stream.
-b.send({ cmd: 'request', target: readyA.nodeId, n: REQUEST_N, warmup: 500, size: 64, concurrency: 32 })
-const req = await b.next('requested')
-
-for (const n of [a, b, c]) n.send({ cmd: 'stop' })
-await Promise.all([a, b, c].map((n) => new Promise((resolve) => n.child.once('exit', resolve))))
-
+const direct = await measure({})
+const viaGossipsub = await measure({ pubsub: 'gossipsub' })
+const { meshMs, rss, allReceived, delivered, req } = direct
 const gossipMedian = quantile(allReceived, 0.5)
 const reqMedian = quantile(req.each, 0.5)
 const rows = [
@@ -95,8 +105,15 @@ const rows = [
     '≤ 3 ms',
     gossipMedian <= 3 ? 'met' : 'missed',
   ],
-  ['loading libp2p modules (once per process, not in the mesh figure)', ms(readyB.loadMs), '', ''],
+  ['loading libp2p modules (once per process, not in the mesh figure)', ms(direct.loadMs), '', ''],
   ['publish → all received, p99', ms(quantile(allReceived, 0.99)), '', ''],
+  [
+    `… the same with pubsub: 'gossipsub' (signed, relayed), median (${viaGossipsub.delivered}/${GOSSIP_N})`,
+    ms(quantile(viaGossipsub.allReceived, 0.5)),
+    '',
+    '',
+  ],
+  ["… with pubsub: 'gossipsub', p99", ms(quantile(viaGossipsub.allReceived, 0.99)), '', ''],
   [
     'request/response median (64 B, reused stream)',
     ms(reqMedian),
@@ -111,7 +128,7 @@ const rows = [
 const markdown = [
   '## transport',
   '',
-  `Machine: ${machine()}. Three nodes in separate processes on 127.0.0.1 (TCP, noise, yamux, gossipsub with signed messages). Load average at the end: ${loadavg()[0].toFixed(2)} (the machine is shared, figures vary between runs by ±50 %).`,
+  `Machine: ${machine()}. Three nodes in separate processes on 127.0.0.1 (TCP, noise, yamux; publications direct over each peer's stream, the default, and, for comparison, through gossipsub with signed messages). Load average at the end: ${loadavg()[0].toFixed(2)} (the machine is shared, figures vary between runs by ±50 %).`,
   '',
   table(['figure', 'value', 'target', ''], rows),
 ].join('\n')
