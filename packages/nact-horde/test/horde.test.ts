@@ -37,6 +37,12 @@ describe('starting children', () => {
     await expect(
       a!.startChild({ id: 'fn', behaviour: 'counter', args: { f: () => 1 } as never }),
     ).rejects.toBeInstanceOf(NotSerializableError)
+    // An own "__proto__" key would reach other nodes renamed (the decoder guards against
+    // prototype pollution): refused at the caller, and nothing started anywhere.
+    await expect(
+      a!.startChild({ id: 'proto', behaviour: 'counter', args: JSON.parse('{"__proto__":{"x":1}}') }),
+    ).rejects.toBeInstanceOf(NotSerializableError)
+    expect(a!.localChildren().map((c) => c.id)).not.toContain('proto')
   })
 
   it('generates an id when the spec has none', async () => {
