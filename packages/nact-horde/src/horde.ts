@@ -16,7 +16,7 @@ import {
   TimeoutError,
   UnknownBehaviourError,
 } from './errors.js'
-import { LocalSupervisor } from './local/local-supervisor.js'
+import { type DrainResult, LocalSupervisor } from './local/local-supervisor.js'
 import type { NactRef } from './local/nact.js'
 import { type HordeOptions, isTransport, type ResolvedHordeOptions, resolveHordeOptions } from './options.js'
 import {
@@ -1059,7 +1059,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
     }
     let saved: unknown
     let hasSaved = false
-    let pending: unknown[] = []
+    let pending: DrainResult['pending'] = []
     if (this.local.has(id)) {
       this.expectedStops.add(id)
       try {
@@ -1090,8 +1090,9 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       log('%s: handoff state dropped: %s', id, (err as Error).message)
       this.write(CHILD + id, { node: target, spec: rec.spec, from: this.nodeId })
     }
-    // Messages the child had accepted but not handled follow it, ahead of newer ones.
-    for (const message of pending) this.router.route(id, message, undefined)
+    // Messages the child had accepted but not handled follow it, ahead of newer ones, each
+    // with its nact sender (a ref that routes back here).
+    for (const { message, sender } of pending) this.router.route(id, message, sender)
   }
 
   private async doStop(): Promise<void> {

@@ -695,7 +695,9 @@ describe('LocalSupervisor: terminate, drain, stopAll', () => {
     const result = await drained
     expect(result.reason).toBe('handoff')
     expect(result.saved).toEqual({ n: 5, seen: ['x'] })
-    expect(result.pending).toEqual(['pending-1', 'pending-2', 'pending-3'].map((v) => ({ op: 'record', v })))
+    expect(result.pending.map((e) => e.message)).toEqual(
+      ['pending-1', 'pending-2', 'pending-3'].map((v) => ({ op: 'record', v })),
+    )
     expect(a.has('mv')).toBe(false)
     expect(events.map((e) => [e.type, e.detail.reason])).toEqual([
       ['child:started', undefined],
@@ -704,7 +706,7 @@ describe('LocalSupervisor: terminate, drain, stopAll', () => {
     expect(trace.filter((t) => t.what === 'terminate').map((t) => t.reason)).toEqual(['handoff'])
 
     await b.start({ id: 'mv', behaviour: 'movable', args: { start: 0 } }, { restoreState: result.saved })
-    for (const m of result.pending) b.send('mv', m)
+    for (const e of result.pending) b.send('mv', e.message, e.sender)
     expect(await get(b, 'mv')).toEqual({
       n: 5,
       seen: ['x', 'pending-1', 'pending-2', 'pending-3'],

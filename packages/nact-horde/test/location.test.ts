@@ -176,6 +176,29 @@ describe('dead letters', () => {
 })
 
 describe('handoff through refs', () => {
+  it('messages drained from a moving child keep their nact sender: the new owner answers it', async () => {
+    cluster = await Cluster.start(2)
+    const [a, b] = cluster.nodes as [TestNode, TestNode]
+    await a.horde.startChild({ id: 'mover', behaviour: 'counter' })
+    await waitFor(() => cluster!.exactlyOnce(['mover']))
+    const owner = a.horde.localChildren().length > 0 ? a : b
+    const driver = owner === a ? b : a
+    const replies = collector(driver, 'replies')
+    const ref = driver.horde.ref('mover')
+    const N = 2000
+    // nact's own typings omit dispatch's third argument (the sender), which it supports.
+    const dispatch = nact.dispatch as unknown as (to: unknown, msg: unknown, sender: unknown) => void
+    for (let i = 0; i < N; i++) dispatch(ref, { add: 1, get: true }, replies.ref)
+    // Stop the owner once the first messages are handled: the rest are still in its mailbox
+    // and are drained to the driver, which now runs the child.
+    await waitFor(() => replies.got.length > 0, 3000, 'the first answer')
+    await owner.horde.stop()
+    owner.alive = false
+    await waitFor(() => replies.got.length === N, 5000, `all ${N} answers`)
+    // Every message was handled exactly once, in order, across the move.
+    expect(replies.got).toEqual(Array.from({ length: N }, (_, i) => i))
+  })
+
   it('100 counters keep their counts through a graceful stop and an active redistribution', async () => {
     cluster = await Cluster.start(2, { processRedistribution: 'active' })
     const ids = Array.from({ length: 100 }, (_, i) => `h-${i}`)

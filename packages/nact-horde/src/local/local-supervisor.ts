@@ -97,8 +97,8 @@ export interface DrainResult {
   saved?: unknown
   /** What `handoff.save` threw, if it did (then `saved` is absent). */
   saveError?: unknown
-  /** Messages accepted for the child but not handled, oldest first: forward them to the new owner. */
-  pending: unknown[]
+  /** Messages accepted for the child but not handled, oldest first, with their nact senders: forward them to the new owner. */
+  pending: NactEnvelope[]
   /** 'handoff', or 'killed' when the stop exceeded the shutdown time, or 'crash'. */
   reason: StopReason
 }
@@ -213,7 +213,7 @@ interface ChildRecord {
   /** A stop the supervisor was asked for: never restart. */
   final: boolean
   /** Set by drain: leftover messages are returned instead of dead-lettered. */
-  pendingOut: unknown[] | undefined
+  pendingOut: NactEnvelope[] | undefined
   /** Messages sent while no incarnation can take them (between a crash and the restart). */
   buffer: NactEnvelope[] | undefined
   /** Clock times of recent restarts, for the intensity window. */
@@ -778,7 +778,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
 
   private remove(rec: ChildRecord, pending: NactEnvelope[], why: DeadLetterReason): void {
     this.records.delete(rec.spec.id)
-    if (rec.pendingOut) rec.pendingOut.push(...pending.map((e) => e.message))
+    if (rec.pendingOut) rec.pendingOut.push(...pending)
     else for (const env of pending) this.dead(rec.spec.id, why, env.message)
     rec.removedWait?.resolve()
     rec.removedWait = undefined
