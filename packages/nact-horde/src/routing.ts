@@ -98,6 +98,8 @@ interface Proxy {
 
 export class Router {
   private readonly queues = new Map<string, { items: Item[]; flushing: boolean }>()
+  /** Resolvers of drain() calls, run when the last queue empties. */
+  private readonly drainWaiters = new Set<() => void>()
   private readonly held = new Map<string, Held[]>()
   private readonly proxies = new Map<string, Proxy>()
   private readonly parent: NactRef
@@ -210,8 +212,16 @@ export class Router {
 
   /** Resolves once every queued message has been handed to its node (or `timeout` ms pass). */
   async drain(timeout: number): Promise<void> {
-    const deadline = Date.now() + timeout
-    while (this.queues.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+    if (this.queues.size === 0) return
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.drainWaiters.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, timeout)
+      this.drainWaiters.add(done)
+    })
   }
 
   stop(): void {
@@ -254,7 +264,9 @@ export class Router {
       }
     }
     q.flushing = false
-    if (q.items.length === 0) this.queues.delete(node)
+    if (q.items.length > 0) return
+    this.queues.delete(node)
+    if (this.queues.size === 0) for (const done of [...this.drainWaiters]) done()
   }
 
   private reroute(item: Item): void {
