@@ -28,7 +28,7 @@ import {
   type RemoteChild,
   type Request,
 } from './protocol.js'
-import { type Location, Router } from './routing.js'
+import { type DeadReason, type Location, Router } from './routing.js'
 import { TypedEventTarget } from './typed-event-target.js'
 
 const log = createDebug('horde:supervisor')
@@ -125,8 +125,8 @@ export interface HordeEventMap {
   'message:dead': CustomEvent<{
     /** The child it was for (`ref:<node>` for a ref to another node's actor). */
     id: string
-    /** A `DeadReason`, or from the child's node `crashed`, `stopped`, `failed`, `start_failed`. */
-    reason: string
+    /** Why (see {@link DeadReason}). */
+    reason: DeadReason
     /** The message. */
     message: unknown
     /** Why it could not be sent, for `not_serializable`. */

@@ -44,13 +44,25 @@ export type Location =
   | { kind: 'none' }
 
 /**
- * Why the router could not deliver a message (the `reason` of a `message:dead` event it raises):
- * `not_found` (no child with this id), `buffer_full` (more than `maxBuffer` held for the child),
- * `not_serializable` (not JSON-like data, Uint8Array or nact refs), `unreachable` (the horde is
- * stopping, or the message bounced between nodes too often), `expired` (held longer than
- * `maxWait`). The child's own node adds `crashed`, `stopped`, `failed` and `start_failed`.
+ * Why a message was not delivered (the `reason` of a `message:dead` event). Raised by the
+ * router: `not_found` (no child with this id), `buffer_full` (more than `maxBuffer` held for
+ * the child), `not_serializable` (not JSON-like data, Uint8Array or nact refs), `unreachable`
+ * (the horde is stopping, or the message bounced between nodes too often), `expired` (held
+ * longer than `maxWait`). Raised by the child's own node, for messages it had accepted:
+ * `crashed` (handling it crashed the child, which restarts per its restart type), `stopped`
+ * (the child stopped for good), `failed` (given up after exceeding its restart intensity),
+ * `start_failed` (its first `init` failed).
  */
-export type DeadReason = 'not_found' | 'buffer_full' | 'not_serializable' | 'unreachable' | 'expired'
+export type DeadReason =
+  | 'not_found'
+  | 'buffer_full'
+  | 'not_serializable'
+  | 'unreachable'
+  | 'expired'
+  | 'crashed'
+  | 'stopped'
+  | 'failed'
+  | 'start_failed'
 
 export interface RouterOptions {
   /** Messages held per child while it runs nowhere. @default 1000 */
