@@ -40,8 +40,23 @@ export function registerHordeMetrics(
       },
     })
   }
-  const counter = (name: string, help: string, pick: (m: ReturnType<Horde['metrics']>) => number) =>
-    gauge(`${name}_total`, help, (g) => g.set(labels, pick(horde.metrics())))
+  // Real counters (TYPE counter, so rate() and increase() apply): each scrape adds what the
+  // horde's own monotonic counter grew by since the last one.
+  const counter = (name: string, help: string, pick: (m: ReturnType<Horde['metrics']>) => number) => {
+    names.push(`${prefix}${name}_total`)
+    let last = 0
+    new client.Counter({
+      name: `${prefix}${name}_total`,
+      help,
+      labelNames: ['horde', 'node'],
+      registers: [registry],
+      collect() {
+        const now = pick(horde.metrics())
+        this.inc(labels, Math.max(0, now - last))
+        last = Math.max(last, now)
+      },
+    })
+  }
 
   gauge(
     'members',
