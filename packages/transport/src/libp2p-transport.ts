@@ -218,14 +218,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       if (!msg.topic.startsWith(TOPIC_PREFIX)) return
       const topic = msg.topic.slice(TOPIC_PREFIX.length)
       const from = msg.type === 'signed' ? msg.from.toString() : 'unknown'
-      let payloads: Uint8Array[]
-      try {
-        payloads = decodeBatch(msg.data, this.maxMessageBytes)
-      } catch (err) {
-        this.refused(err instanceof OversizeError ? 'oversize' : 'malformed', from, err)
-        return
-      }
-      for (const p of payloads) this.deliver(topic, p, from)
+      this.deliverBatch(topic, msg.data, from, false)
     })
     await node.start()
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatInterval)
@@ -514,18 +507,10 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         return
       case FRAME_HEARTBEAT:
         return
-      case FRAME_PUBLISH: {
-        let payloads: Uint8Array[]
-        try {
-          payloads = decodeBatch(frame.batch, this.maxMessageBytes)
-        } catch (err) {
-          this.refused(err instanceof OversizeError ? 'oversize' : 'malformed', peer, err)
-          return
-        }
+      case FRAME_PUBLISH:
         // Copies: the frame may share a buffer with what arrives next.
-        for (const p of payloads) this.deliver(frame.topic, copyBytes(p), peer)
+        this.deliverBatch(frame.topic, frame.batch, peer, true)
         return
-      }
       case FRAME_TOPICS:
         this.session(peer).topics = new Set(frame.topics)
         return
@@ -542,6 +527,18 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         }
         return
     }
+  }
+
+  /** Hands each payload of a received batch to the topic's subscribers; a bad batch is dropped and counted. */
+  private deliverBatch(topic: string, batch: Uint8Array, from: string, copy: boolean): void {
+    let payloads: Uint8Array[]
+    try {
+      payloads = decodeBatch(batch, this.maxMessageBytes)
+    } catch (err) {
+      this.refused(err instanceof OversizeError ? 'oversize' : 'malformed', from, err)
+      return
+    }
+    for (const p of payloads) this.deliver(topic, copy ? copyBytes(p) : p, from)
   }
 
   // ---- BaseTransport ------------------------------------------------------------------
