@@ -9,7 +9,7 @@
  * - yamux answers every data frame with a window update (another frame, two more writes),
  *   where Go's and Rust's yamux wait until half the receive window is used;
  * - noise's length decoder throws a new `RangeError` (with a stack trace) each time its
- *   buffer runs dry, i.e. after every message it decodes.
+ *   buffer runs dry, i.e. after every message it decodes, and catches it to stop.
  *
  * Each is changed on the instances of this node's connections and streams only — never on
  * a prototype, so other libp2p nodes in the process are untouched — and only when the
@@ -32,9 +32,6 @@ export interface TuningStats {
   skipped: number
 }
 
-/** Thrown by the tuned length decoder when fewer than 2 bytes are buffered: one instance, no stack. */
-const NEED_MORE = new RangeError('Could not decode int16BE')
-
 type SendResult = { sentBytes: number; canSendMore: boolean }
 type Chunks = Uint8Array | { byteLength: number; subarray(): Uint8Array }
 
@@ -43,9 +40,20 @@ interface TcpConnection {
   sendData(data: Chunks): SendResult
 }
 
+interface ByteList {
+  byteLength: number
+  append(data: unknown): void
+  sublist(start: number, end: number): { byteLength: number }
+  consume(bytes: number): void
+}
+
 interface LengthDecoder {
-  lengthDecoder: (data: { byteLength: number }) => number
+  buffer: ByteList
+  maxBufferSize: number
+  maxDataLength: number
+  lengthDecoder: (data: ByteList) => number
   encodingLength: (value: number) => number
+  decode(data: unknown): Iterable<{ byteLength: number }>
 }
 
 interface YamuxStreamLike {
@@ -69,6 +77,13 @@ function isTcpConnection(x: unknown): x is TcpConnection {
 function isLengthDecoder(x: unknown): x is LengthDecoder {
   return (
     isObject(x) &&
+    isObject(x.buffer) &&
+    ['append', 'sublist', 'consume'].every(
+      (m) => typeof (x.buffer as Record<string, unknown>)[m] === 'function',
+    ) &&
+    typeof x.maxBufferSize === 'number' &&
+    typeof x.maxDataLength === 'number' &&
+    typeof x.decode === 'function' &&
     typeof x.lengthDecoder === 'function' &&
     typeof x.encodingLength === 'function' &&
     (x.encodingLength as (v: number) => number)(0) === 2
@@ -109,10 +124,24 @@ export class Tuner {
       const bytes = data instanceof Uint8Array ? data : data.subarray()
       return { sentBytes: bytes.byteLength, canSendMore: socket.write(bytes) }
     }
-    const decode = decoder.lengthDecoder
-    decoder.lengthDecoder = (data) => {
-      if (data.byteLength < 2) throw NEED_MORE
-      return decode(data)
+    // noise's frames are a 2-byte length and the ciphertext. libp2p's decoder asks for the
+    // length even when fewer than 2 bytes are left — every time its buffer runs dry — and
+    // learns it from the RangeError that throws. This one looks before it asks; otherwise it
+    // is the same loop, limits and all (noise turns any error here into an aborted connection).
+    decoder.decode = function* (this: LengthDecoder, data: unknown) {
+      const buffer = this.buffer
+      buffer.append(data)
+      if (buffer.byteLength > this.maxBufferSize) {
+        throw new RangeError(`Buffer length limit exceeded - ${buffer.byteLength}/${this.maxBufferSize}`)
+      }
+      while (buffer.byteLength >= 2) {
+        const length = this.lengthDecoder(buffer)
+        if (length < 0 || length > this.maxDataLength) throw new RangeError('Invalid message length')
+        if (buffer.byteLength < 2 + length) break
+        const frame = buffer.sublist(2, 2 + length)
+        buffer.consume(2 + length)
+        if (frame.byteLength > 0) yield frame
+      }
     }
     this.stats.connections++
   }
