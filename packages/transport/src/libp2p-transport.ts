@@ -568,10 +568,14 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     })
   }
 
-  /** Announces this node's topics to every peer it has a stream to. */
+  /**
+   * Announces this node's topics on every open outbound stream. A stream still opening sends
+   * the list current when it opens, and a peer without one gets it when it connects: never a
+   * dial just for this.
+   */
   private announceTopics(): void {
     const frame = this.topicsFrame()
-    for (const id of this.sessions.keys()) void this.sendTo(id, frame)
+    for (const s of this.sessions.values()) s.ready?.send(frame)
   }
 
   protected topicSubscribed(topic: string): void {
