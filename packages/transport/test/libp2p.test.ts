@@ -310,6 +310,21 @@ describe('libp2p transport', () => {
     expect(b!.stats().delivered).toBe(deliveredBefore)
   })
 
+  it('a subscription made before a peer connects is announced when the stream to it opens', async () => {
+    const [a] = track(await createTransport())
+    const got: string[] = []
+    a!.subscribe('early', (d, from) => got.push(`${d[0]}:${from}`))
+    const [b] = track(await createTransport({ bootstrap: a!.addresses }))
+    await waitFor(() => b!.peers().includes(a!.nodeId))
+    // Direct publications carry no relay and no repair: only the announcement made when a's
+    // stream to b opened lets b's publication through.
+    await waitFor(() => {
+      b!.publish('early', bytes(5))
+      return got.length > 0
+    })
+    expect(got[0]).toBe(`5:${b!.nodeId}`)
+  })
+
   it('refuses topics that are empty or longer than 512 bytes of UTF-8', async () => {
     const [a] = track(await createTransport())
     expect(() => a!.publish('', bytes(1))).toThrow(TypeError)
