@@ -7,7 +7,7 @@
  */
 import type { Registry } from 'prom-client'
 import client from 'prom-client'
-import type { Horde } from './horde.js'
+import type { Horde, HordeMetrics } from './horde.js'
 
 /**
  * Exposes a horde's {@link Horde.metrics} to Prometheus through `prom-client` (an optional peer
@@ -27,6 +27,18 @@ export function registerHordeMetrics(
   prefix = 'nact_horde_',
 ): () => void {
   const labels = { horde: horde.name, node: horde.nodeId }
+  // horde.metrics() walks the whole map: take it once per scrape, not once per metric. The
+  // snapshot lives until the next turn of the event loop, which a scrape runs within.
+  let snapshot: HordeMetrics | undefined
+  const metrics = (): HordeMetrics => {
+    if (snapshot === undefined) {
+      snapshot = horde.metrics()
+      setImmediate(() => {
+        snapshot = undefined
+      })
+    }
+    return snapshot
+  }
   const names: string[] = []
   const gauge = (name: string, help: string, read: (g: client.Gauge) => void, labelNames: string[] = []) => {
     names.push(prefix + name)
@@ -42,7 +54,7 @@ export function registerHordeMetrics(
   }
   // Real counters (TYPE counter, so rate() and increase() apply): each scrape adds what the
   // horde's own monotonic counter grew by since the last one.
-  const counter = (name: string, help: string, pick: (m: ReturnType<Horde['metrics']>) => number) => {
+  const counter = (name: string, help: string, pick: (m: HordeMetrics) => number) => {
     names.push(`${prefix}${name}_total`)
     let last = 0
     new client.Counter({
@@ -51,7 +63,7 @@ export function registerHordeMetrics(
       labelNames: ['horde', 'node'],
       registers: [registry],
       collect() {
-        const now = pick(horde.metrics())
+        const now = pick(metrics())
         this.inc(labels, Math.max(0, now - last))
         last = Math.max(last, now)
       },
@@ -62,27 +74,24 @@ export function registerHordeMetrics(
     'members',
     'Members by liveness as this node sees them',
     (g) => {
-      const m = horde.metrics().members
+      const m = metrics().members
       g.set({ ...labels, state: 'alive' }, m.alive)
       g.set({ ...labels, state: 'all' }, m.total)
     },
     ['state'],
   )
-  gauge('children_local', 'Children running on this node', (g) =>
-    g.set(labels, horde.metrics().children.local),
-  )
+  gauge('children_local', 'Children running on this node', (g) => g.set(labels, metrics().children.local))
   gauge(
     'children',
     'Children known to the cluster, by assigned node',
     (g) => {
-      for (const [owner, n] of Object.entries(horde.metrics().children.perNode))
-        g.set({ ...labels, owner }, n)
+      for (const [owner, n] of Object.entries(metrics().children.perNode)) g.set({ ...labels, owner }, n)
     },
     ['owner'],
   )
-  gauge('proxies', 'Ref proxy actors alive on this node', (g) => g.set(labels, horde.metrics().proxies))
+  gauge('proxies', 'Ref proxy actors alive on this node', (g) => g.set(labels, metrics().proxies))
   gauge('held_messages', 'Messages waiting for a moving or restarting child', (g) =>
-    g.set(labels, horde.metrics().heldMessages),
+    g.set(labels, metrics().heldMessages),
   )
   counter('restarts', 'Local child restarts', (m) => m.restarts)
   counter('failed', 'Children given up (restart intensity) or that failed to start', (m) => m.failed)

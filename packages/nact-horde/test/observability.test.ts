@@ -2,7 +2,7 @@ import nact from 'nact'
 import { fetchStatus, startHorde } from 'nact-horde'
 import { registerHordeMetrics } from 'nact-horde/prometheus'
 import { Registry } from 'prom-client'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { behaviours, Cluster, waitFor } from './cluster.js'
 
 let cluster: Cluster | undefined
@@ -60,8 +60,12 @@ describe('metrics', () => {
     nact.dispatch(owner.horde.ref('p') as never, { crash: true })
     await waitFor(() => owner.horde.metrics().restarts === 1)
     expect(await registry.metrics()).toContain(`nact_horde_restarts_total{horde="test",node="${node}"} 1`)
-    // A scrape adds only what grew since the last one: still 1.
+    // A scrape adds only what grew since the last one: still 1. And it reads the horde's
+    // metrics (a walk of the whole map) once, not once per exported metric.
+    const reads = vi.spyOn(owner.horde, 'metrics')
     expect(await registry.metrics()).toContain(`nact_horde_restarts_total{horde="test",node="${node}"} 1`)
+    expect(reads).toHaveBeenCalledTimes(1)
+    reads.mockRestore()
     unregister()
     expect(await registry.metrics()).not.toContain('nact_horde_')
   })
