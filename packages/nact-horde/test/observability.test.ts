@@ -62,6 +62,8 @@ describe('metrics', () => {
     expect(await registry.metrics()).toContain(`nact_horde_restarts_total{horde="test",node="${node}"} 1`)
     // A scrape adds only what grew since the last one: still 1. And it reads the horde's
     // metrics (a walk of the whole map) once, not once per exported metric.
+    // (Scrapes within one turn of the event loop share a snapshot: let this one end.)
+    await new Promise((resolve) => setImmediate(resolve))
     const reads = vi.spyOn(owner.horde, 'metrics')
     expect(await registry.metrics()).toContain(`nact_horde_restarts_total{horde="test",node="${node}"} 1`)
     expect(reads).toHaveBeenCalledTimes(1)
