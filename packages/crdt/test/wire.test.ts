@@ -34,6 +34,13 @@ function scenario() {
   return { a, d1, d2, d3 }
 }
 
+/**
+ * JSON values a map accepts: fast-check's JSON may hold an own "__proto__" key, which the map
+ * refuses (msgpackr would rename it on decode); that refusal has its own test.
+ */
+const storableJson = (maxDepth: number) =>
+  fc.jsonValue({ maxDepth }).filter((v) => !JSON.stringify(v).includes('"__proto__":'))
+
 const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64')
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'base64'))
 
@@ -250,7 +257,7 @@ describe('the hand-written encoder', () => {
         fc.array(
           fc.record({
             key: fc.string({ unit: 'grapheme', maxLength: 12 }),
-            value: fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.uint8Array({ maxLength: 40 })),
+            value: fc.oneof(storableJson(3), fc.uint8Array({ maxLength: 40 })),
             del: fc.boolean(),
             at: fc.nat(2),
           }),
