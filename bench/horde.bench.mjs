@@ -31,7 +31,7 @@ const log = (...a) => console.log('[horde bench]', ...a)
 /** Why a target is missed, by scenario number: printed under the table for each one missed. */
 const SHORTFALLS = {
   1: 'One start is a nact actor spawn, its init through the mailbox (one event-loop turn), a replicated write and its encoding, and gossip; the figure moves with the load of this shared 2-core machine.',
-  2: "Sequential starts from one node are bound by latency: each is one libp2p round trip (two thirds are proxied to their owner; a start the issuing node owns waits for one peer to acknowledge the record, so that a crash right after it cannot lose it) plus the owner's spawn, init and replicated write. Traced on a run of 2.4 s: median 155 µs from the caller's send to the owner's frame, 110 µs for the start on the owner, 150 µs back — per hop several times the CPU the same hop costs inside one process (60 µs per round trip), because each hop wakes another process on 2 shared cores. While the JIT is still compiling (the cold figure) the compiler takes a third of the busy CPU.",
+  2: "Sequential starts from one node are bound by latency: each is one libp2p round trip (two thirds are proxied to their owner; a start the issuing node owns waits for one peer to acknowledge the record, so that a crash right after it cannot lose it) plus the owner's spawn, init and replicated write. An instrumented build (not this script) traced a run of 2.4 s: median 155 µs from the caller's send to the owner's frame, 110 µs for the start on the owner, 150 µs back — per hop several times the CPU the same hop costs inside one process (60 µs per round trip), because each hop wakes another process on 2 shared cores. While the JIT is still compiling (the cold figure) the compiler takes a third of the busy CPU.",
   5: "The heap per child (nact actor, local-supervisor record, replicated record held on every node) is the figure comparable to Horde's per-process memory and meets the target; RSS per child also counts V8's heap reservation and allocator slack for the 10,000 children, which the process keeps after gc.",
   '4c': 'Duplicates while a node joins: a member heard of through the map before its connection is up must not count as dead (see joinGrace).',
 }
@@ -95,7 +95,7 @@ try {
   )
   log(`3 nodes, cold: ${CLUSTER_N} starts in ${fmtMs(cold.ms)}, then ${fmtMs(second.ms)}`)
   notes.push(
-    `2a′: the same ${CLUSTER_N.toLocaleString('en')} starts in processes that have just started: V8 optimises a function only once it is hot, and its compiler shares the 2 cores with the three nodes (perf on such a run: a third of the busy CPU is TurboFan compiling). 2a is measured after ${(2 * CLUSTER_N).toLocaleString('en')} starts and their termination, the warm-up benchmark tools do by default; a cluster that has been up for a while is in that state.`,
+    `2a′: the same ${CLUSTER_N.toLocaleString('en')} starts in processes that have just started: V8 optimises a function only once it is hot, and its compiler shares the 2 cores with the three nodes (perf on such a run, outside this script: a third of the busy CPU is TurboFan compiling). 2a is measured after ${(2 * CLUSTER_N).toLocaleString('en')} starts and their termination, the warm-up benchmark tools do by default; a cluster that has been up for a while is in that state.`,
   )
   const all = ids(CLUSTER_N, 'c')
   const seen = nodes.map((n) => n.call('awaitMapCount', { n: CLUSTER_N, every: 5, timeout: 120_000 }))
