@@ -1,4 +1,11 @@
-import { copyBytes, ERROR_NO_HANDLER, ERROR_REMOTE, ERROR_TOO_LARGE, MAX_TOPIC_BYTES } from './codec.js'
+import {
+  copyBytes,
+  ERROR_NO_HANDLER,
+  ERROR_REMOTE,
+  ERROR_TOO_LARGE,
+  MAX_TOPIC_BYTES,
+  utf8Length,
+} from './codec.js'
 import {
   AbortError,
   MessageTooLargeError,
@@ -21,13 +28,11 @@ export type HandlerResult = { ok: true; data: Uint8Array } | { ok: false; code: 
  */
 export const MAX_PUBLISH_BYTES = 4 * 1024 * 1024 - 64 * 1024
 
-const utf8 = new TextEncoder()
-
 /** A topic is a non-empty string of at most {@link MAX_TOPIC_BYTES} UTF-8 bytes. */
 function checkTopic(topic: unknown): void {
   if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('topic must be a non-empty string')
   // Cheap for the usual short names: 3 bytes per UTF-16 unit is the most UTF-8 can take.
-  if (topic.length * 3 > MAX_TOPIC_BYTES && utf8.encode(topic).length > MAX_TOPIC_BYTES) {
+  if (topic.length * 3 > MAX_TOPIC_BYTES && utf8Length(topic) > MAX_TOPIC_BYTES) {
     throw new TypeError(`topic must be at most ${MAX_TOPIC_BYTES} bytes of UTF-8`)
   }
 }

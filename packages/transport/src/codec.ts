@@ -167,6 +167,11 @@ export function encodeTopics(topics: string[]): Uint8Array {
   return buf
 }
 
+/** Bytes of `text` in UTF-8. */
+export function utf8Length(text: string): number {
+  return encoder.encode(text).length
+}
+
 /** Decodes one frame body (without its length prefix). Throws MalformedError. */
 export function decodeFrame(body: Uint8Array): Frame {
   const get = (i: number) => body[i]!
