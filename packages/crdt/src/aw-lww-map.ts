@@ -3,7 +3,7 @@ import { DigestTree, type TreeItem } from './digest-tree.js'
 import { DotIndex } from './dot-index.js'
 import { InvalidArgumentError } from './errors.js'
 import { dotHash1, dotHash2, fmix, fnv1a } from './hash.js'
-import { compareWrites, HybridClock } from './hybrid-clock.js'
+import { assertMaxDrift, compareWrites, DEFAULT_MAX_CLOCK_DRIFT, HybridClock } from './hybrid-clock.js'
 import { KeyTable } from './key-table.js'
 import { SyncLink } from './sync-link.js'
 import type { Clock, Delta, Diff, Dot, Entry, KeyDelta, Value } from './types.js'
@@ -18,6 +18,25 @@ export interface AWLWWMapOptions {
   replicaId?: string
   /** Wall-clock source for timestamps. @default Date */
   clock?: Clock
+  /**
+   * How far ahead of this replica's wall clock, in ms, a joined write's timestamp may be for
+   * the replica's hybrid clock to move to it. A write further ahead is still stored and read
+   * like any other (every replica keeps the timestamp it was written with, so all read the
+   * same winner); only this replica's later writes do not inherit its time. Counted in
+   * {@link AWLWWMap.stats}. A non-negative number; `Infinity` adopts every timestamp.
+   * @default 60_000 ({@link DEFAULT_MAX_CLOCK_DRIFT})
+   */
+  maxClockDrift?: number
+}
+
+/** Counters of one replica, for metrics (see {@link AWLWWMap.stats}). */
+export interface AWLWWMapStats {
+  /**
+   * Joined writes whose timestamp was more than `maxClockDrift` ms ahead of this replica's
+   * wall clock: stored, but the replica's clock did not move to their time. Non-zero means
+   * some replica's wall clock runs fast (or a peer sent a forged timestamp).
+   */
+  timestampsNotAdopted: number
 }
 
 interface KeyRecord<V> extends TreeItem {
@@ -66,7 +85,15 @@ export class AWLWWMap<V = Value> {
       throw new InvalidArgumentError('replicaId must be a non-empty string of at most 64 characters')
     }
     this.replicaId = id
-    this.hlc = new HybridClock(options.clock ?? Date)
+    const maxClockDrift =
+      options.maxClockDrift === undefined ? DEFAULT_MAX_CLOCK_DRIFT : options.maxClockDrift
+    assertMaxDrift(maxClockDrift, 'maxClockDrift')
+    this.hlc = new HybridClock(options.clock ?? Date, maxClockDrift)
+  }
+
+  /** A snapshot of this replica's counters. */
+  stats(): AWLWWMapStats {
+    return { timestampsNotAdopted: this.hlc.timestampsNotAdopted }
   }
 
   /** Number of keys with a value. */
@@ -250,6 +277,8 @@ export class AWLWWMap<V = Value> {
         const entry = e as { r: string } & Entry<V>
         entry.r = r
         this.context.add(r, e.c)
+        // A write too far ahead is kept with its own timestamp (so every replica orders it
+        // the same way); the clock just does not move to it (counted there).
         this.hlc.observe(e.wall, e.logical)
         if (!looked) {
           rec = this.records.get(key)

@@ -21,10 +21,10 @@
  *
  * @module @nact-horde/crdt
  */
-export { AWLWWMap, type AWLWWMapOptions } from './aw-lww-map.js'
+export { AWLWWMap, type AWLWWMapOptions, type AWLWWMapStats } from './aw-lww-map.js'
 export { decodeDelta, encodeDelta, WIRE_VERSION } from './codec.js'
 export { DecodeError, InvalidArgumentError } from './errors.js'
-export { compareWrites, HybridClock } from './hybrid-clock.js'
+export { compareWrites, DEFAULT_MAX_CLOCK_DRIFT, HybridClock } from './hybrid-clock.js'
 export { SyncLink, type SyncLinkStats } from './sync-link.js'
 export type { Clock, Delta, Diff, Dot, Entry, KeyDelta, Timestamp, Value } from './types.js'
 export { assertValue } from './value.js'
