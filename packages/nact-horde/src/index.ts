@@ -35,6 +35,7 @@ export {
 } from './behaviour.js'
 export {
   type DistributionStrategy,
+  hasQuorumOf,
   type MemberInfo,
   uniformDistribution,
   uniformQuorumDistribution,

@@ -83,10 +83,12 @@ export function uniformDistribution(): DistributionStrategy {
 }
 
 /**
- * Like {@link uniformDistribution}, but a side of the cluster that cannot see a strict majority
- * of the configured members has no quorum: it refuses starts and stops its children, which the
- * majority side restarts. Use it when running a child twice during a partition is worse than
- * not running it for a while.
+ * Like {@link uniformDistribution}, but a side of the cluster without a quorum of the
+ * configured members (see {@link hasQuorumOf}: a strict majority of the voting members, or
+ * exactly half of them including the one with the lowest node id) refuses starts and stops its
+ * children, which the other side restarts. In any split of the members into two sides, exactly
+ * one side has quorum, so an even split stops only one side. Use it when running a child twice
+ * during a partition is worse than not running it for a while.
  */
 export function uniformQuorumDistribution(): DistributionStrategy {
   return {
@@ -110,12 +112,58 @@ export function uniformRandomDistribution(random: () => number = Math.random): D
 }
 
 /**
- * A strict majority of the voting members is alive. A member that is shutting down has
- * announced it is leaving: it no longer votes, so a cluster can shrink gracefully one node at a
- * time without losing quorum. Dead members still vote: they may be alive across a partition.
+ * The quorum rule of {@link uniformQuorumDistribution}, as a pure function of node ids, for
+ * anything that must decide the same way (e.g. whether a side may down the members it cannot
+ * see): `aliveIds` (those this side sees alive; ids not in `votingIds` are ignored) hold a
+ * quorum of `votingIds` (duplicates count once) when they are
+ *
+ * - more than half of the voting members, or
+ * - exactly half of them, one being the voting member with the lowest node id (by `<`, i.e.
+ *   UTF-16 code unit order, the same on every node).
+ *
+ * No voting members: no quorum.
+ *
+ * Why the tie-break: with an even number of voting members a split can leave two sides of
+ * exactly half, and a plain strict majority then stops both (a 2|2 split stopped every child).
+ * Any split of the voting members into two sides gives exactly one side quorum under this rule.
+ * When some members are down on both sides, or a leaving member is seen shutting down on one
+ * side and dead on the other, at most one side has it — as long as no member is seen alive on
+ * both sides (overlapping views are not a split, and no quorum rule can help there). It amounts
+ * to counting the lowest member's vote twice when the count is even, making the total odd. The
+ * other usual fix, Horde's, drops the lowest-named member's vote when the count is even; both
+ * agree everywhere except on an exact half, where they pick opposite sides. Dropping the vote
+ * means that member's liveness never changes the outcome; counting it twice keeps it
+ * meaningful (in a two-node cluster the lowest member alone keeps quorum, the other alone does
+ * not — with Horde's rule it is the other way round).
+ *
+ * @param aliveIds - node ids this side sees alive.
+ * @param votingIds - node ids of the voting members: the configured members, without those
+ *   shutting down (they announced they leave, so a cluster can shrink one node at a time).
+ */
+export function hasQuorumOf(aliveIds: Iterable<string>, votingIds: readonly string[]): boolean {
+  const voting = new Set(votingIds)
+  if (voting.size === 0) return false
+  const alive = new Set<string>()
+  for (const id of aliveIds) if (voting.has(id)) alive.add(id)
+  const twice = alive.size * 2
+  if (twice !== voting.size) return twice > voting.size
+  let lowest: string | undefined
+  for (const id of voting) if (lowest === undefined || id < lowest) lowest = id
+  return alive.has(lowest as string)
+}
+
+/**
+ * {@link hasQuorumOf} over a member view. A member that is shutting down has announced it is
+ * leaving: it no longer votes. Dead and uninitialized members still vote: they may be alive
+ * across a partition.
  */
 function hasMajority(members: readonly MemberInfo[]): boolean {
-  const voting = members.filter((m) => m.status !== 'shutting_down')
-  const alive = voting.filter((m) => m.status === 'alive').length
-  return voting.length > 0 && alive * 2 > voting.length
+  const voting: string[] = []
+  const alive: string[] = []
+  for (const m of members) {
+    if (m.status === 'shutting_down') continue
+    voting.push(m.nodeId)
+    if (m.status === 'alive') alive.push(m.nodeId)
+  }
+  return hasQuorumOf(alive, voting)
 }
