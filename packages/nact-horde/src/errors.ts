@@ -157,3 +157,33 @@ export class RestartIntensityError extends HordeError {
     )
   }
 }
+
+/**
+ * The node a request had to go to could not be reached (it is down, cut off, or went down
+ * before answering). Its children are failed over once the cluster agrees it is gone.
+ */
+export class NodeUnreachableError extends HordeError {
+  /** Always `'NodeUnreachableError'`: tell errors apart by `name` or class. */
+  override name = 'NodeUnreachableError'
+  constructor(
+    /** The node that could not be reached. */
+    readonly node: string,
+    /** What the transport said. */
+    detail = '',
+  ) {
+    super(
+      `node ${node} could not be reached${detail ? ` (${detail})` : ''}; retry once it is back or once the cluster has failed it over`,
+    )
+  }
+}
+
+/** A request or value exceeds the transport's `maxMessageBytes`. */
+export class MessageTooLargeError extends HordeError {
+  /** Always `'MessageTooLargeError'`: tell errors apart by `name` or class. */
+  override name = 'MessageTooLargeError'
+  constructor(detail = '') {
+    super(
+      `the message is larger than the transport allows${detail ? ` (${detail})` : ''}; send less (smaller args or state), or raise the transport's maxMessageBytes`,
+    )
+  }
+}

@@ -50,6 +50,17 @@ export interface HordeOptions {
    */
   joinGrace?: number
   /**
+   * Ms a child's `init` (or `handoff.restore`) may take; beyond it the start fails (the first
+   * start rejects; a restart counts as a crash). @default 5000
+   */
+  startTimeout?: number
+  /**
+   * How long a terminated child's tombstone stays in the map, ms. While it is there it beats
+   * every concurrent placement of the child (a late handoff or failover cannot bring it back).
+   * @default 2 × (requestTimeout + failureTimeout)
+   */
+  tombstoneTtl?: number
+  /**
    * With `members: 'auto'`, a member dead this long is taken out of the member list (it is
    * marked as left in the replicated map; it rejoins by itself if it comes back), ms.
    * @default 30000
@@ -77,6 +88,10 @@ export interface ResolvedHordeOptions {
   refIdleTimeout: number
   joinGrace: number
   deadMemberTimeout: number
+  /** The failure timeout of the transport (given, or the transport's default). */
+  failureTimeout: number
+  startTimeout: number
+  tombstoneTtl: number
 }
 
 function positive(name: string, v: unknown, fallback: number, min = 1, max = 86_400_000): number {
@@ -136,6 +151,12 @@ export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
       "'failureTimeout' and 'clusterKey' configure a transport the horde creates; set them on the transport you pass instead",
     )
   }
+  const failureTimeout =
+    o.failureTimeout ??
+    (isTransport(transport)
+      ? ((transport as { failureTimeout?: number }).failureTimeout ?? 3000)
+      : (transport.failureTimeout ?? 3000))
+  const requestTimeout = positive('requestTimeout', o.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 1, 600_000)
   return {
     name: o.name,
     behaviours: o.behaviours,
@@ -148,11 +169,20 @@ export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
     shutdown:
       o.shutdown === Number.POSITIVE_INFINITY ? o.shutdown : positive('shutdown', o.shutdown, 5000, 0),
     syncInterval: positive('syncInterval', o.syncInterval, DEFAULT_SYNC_INTERVAL, 10, 600_000),
-    requestTimeout: positive('requestTimeout', o.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 1, 600_000),
+    requestTimeout,
     maxBuffer: positive('maxBuffer', o.maxBuffer, 1000, 0, 10_000_000),
     maxWait: positive('maxWait', o.maxWait, 10_000, 1, 86_400_000),
     refIdleTimeout: positive('refIdleTimeout', o.refIdleTimeout, 60_000, 10, 86_400_000),
-    joinGrace: positive('joinGrace', o.joinGrace, o.failureTimeout ?? 3000, 0, 600_000),
+    joinGrace: positive('joinGrace', o.joinGrace, failureTimeout, 0, 600_000),
     deadMemberTimeout: positive('deadMemberTimeout', o.deadMemberTimeout, 30_000, 0, 86_400_000),
+    failureTimeout,
+    startTimeout: positive('startTimeout', o.startTimeout, 5000, 1, 3_600_000),
+    tombstoneTtl: positive(
+      'tombstoneTtl',
+      o.tombstoneTtl,
+      2 * (requestTimeout + failureTimeout),
+      0,
+      86_400_000,
+    ),
   }
 }

@@ -4,10 +4,13 @@ import {
   AlreadyStartedError,
   HordeError,
   InvalidChildSpecError,
+  MessageTooLargeError,
   NoAliveNodesError,
   NodeShuttingDownError,
+  NodeUnreachableError,
   NotFoundError,
   NotMemberError,
+  NotSerializableError,
   QuorumNotMetError,
   TimeoutError,
   UnknownBehaviourError,
@@ -144,6 +147,12 @@ function reviveError(name: string, message: string, data: Record<string, unknown
       return new TimeoutError(message, typeof data.timeout === 'number' ? data.timeout : undefined)
     case 'InvalidChildSpecError':
       return new InvalidChildSpecError(message)
+    case 'NodeUnreachableError':
+      return Object.assign(new NodeUnreachableError(str('node')), { message })
+    case 'MessageTooLargeError':
+      return Object.assign(new MessageTooLargeError(), { message })
+    case 'NotSerializableError':
+      return new NotSerializableError(message)
     default:
       err = new HordeError(message)
       err.name = name

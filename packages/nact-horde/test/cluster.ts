@@ -64,18 +64,6 @@ export interface TestNode {
   alive: boolean
 }
 
-interface Internals {
-  local: {
-    send(id: string, m: unknown): boolean
-    query(id: string, m: unknown, timeout: number): Promise<unknown>
-  }
-}
-
-/** Test access to a horde's local supervisor (to message children before refs exist). */
-export function internals(h: Horde): Internals {
-  return h as unknown as Internals
-}
-
 /** N nodes of one horde on an in-memory network; `crash(i)` kills a node without a goodbye. */
 export class Cluster {
   readonly nodes: TestNode[] = []
@@ -154,17 +142,19 @@ export class Cluster {
     return this.live.find((n) => n.horde.localChildren().some((c) => c.id === id))
   }
 
-  /** Sends a message to a child through its owner's local supervisor. */
+  /** Sends a message to a child through a ref on the node that runs it. */
   send(id: string, msg: unknown): boolean {
     const owner = this.ownerOf(id)
-    return owner !== undefined && internals(owner.horde).local.send(id, msg)
+    if (owner === undefined) return false
+    nact.dispatch(owner.horde.ref(id) as never, msg)
+    return true
   }
 
   /** A counter child's current value, asked of the node that runs it. */
   async count(id: string): Promise<number> {
     const owner = this.ownerOf(id)
     if (owner === undefined) throw new Error(`${id} runs nowhere`)
-    return (await internals(owner.horde).local.query(id, { get: true }, 2000)) as number
+    return (await nact.query(owner.horde.ref(id) as never, (() => ({ get: true })) as never, 2000)) as number
   }
 
   /** True when each of `ids` runs on exactly one live node and nothing else runs. */

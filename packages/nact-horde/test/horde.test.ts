@@ -121,16 +121,14 @@ describe('restarts', () => {
     const ref = () => owner.horde.localChildren().find((c) => c.id === 'crashy')
     await waitFor(() => ref() !== undefined)
     // Crash it through the local supervisor's ref.
-    const local = (owner.horde as unknown as { local: { send(id: string, m: unknown): boolean } }).local
-    local.send('crashy', { crash: true })
+    nact.dispatch(owner.horde.ref('crashy') as never, { crash: true })
     await waitFor(() => restarted.includes('crashy'), 3000, 'a restart')
     expect(ref()?.status).toBe('running')
 
     const t = await h.startChild({ id: 'done', behaviour: 'counter', restart: 'transient' })
     const tOwner = cluster.nodes.find((n) => n.horde.nodeId === t.node)!
-    const tLocal = (tOwner.horde as unknown as { local: { send(id: string, m: unknown): boolean } }).local
     await waitFor(() => tOwner.horde.localChildren().some((c) => c.id === 'done'))
-    tLocal.send('done', { stop: true })
+    nact.dispatch(tOwner.horde.ref('done') as never, { stop: true })
     await waitFor(
       async () => (await h.countChildren()).specs === 1,
       3000,

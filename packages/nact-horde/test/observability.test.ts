@@ -22,7 +22,7 @@ describe('metrics', () => {
     expect(Object.values(cluster.nodes[0]!.horde.metrics().children.perNode).reduce((a, b) => a + b, 0)).toBe(
       30,
     )
-    expect(m0.members).toEqual({ alive: 3, total: 3 })
+    expect(m0.members).toEqual({ alive: 3, suspected: 0, dead: 0, total: 3 })
     expect(m0.deltaBytesSent).toBeGreaterThan(0)
     cluster.send('m-0', { crash: true })
     await waitFor(() => cluster!.live.some((n) => n.horde.metrics().restarts === 1), 2000, 'a restart')

@@ -42,7 +42,8 @@ describe('routing state is cleaned up', () => {
       await Promise.all(ids.slice(i, i + 500).map((id) => b.horde.startChild({ id, behaviour: 'counter' })))
     }
     await waitFor(() => b.horde.localChildren().length === ids.length, 20_000, 'children')
-    await a.horde.setMembers([a.horde.nodeId, b.horde.nodeId])
+    // b, the member, lets a back in (a node outside the list cannot change it: its writes are refused)
+    await b.horde.setMembers([a.horde.nodeId, b.horde.nodeId])
     await waitFor(async () => (await a.horde.countChildren()).specs === ids.length, 10_000, 'a to know them')
 
     const burst = async () => {

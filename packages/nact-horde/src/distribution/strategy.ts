@@ -5,10 +5,12 @@ export interface MemberInfo {
   /** The member's node id. */
   readonly nodeId: string
   /**
-   * As this node sees it: `alive`; `shutting_down` (stopping gracefully); `dead` (left, or not
-   * connected); `uninitialized` (not heard from yet, or not reached yet during the join grace).
+   * As this node sees it: `alive`; `shutting_down` (stopping gracefully); `suspected` (this
+   * node cannot reach it, but the cluster has not agreed that it is down); `dead` (downed by
+   * agreement, or left); `uninitialized` (not heard from yet, or not reached yet during the
+   * join grace). Place children only on `alive` members.
    */
-  readonly status: 'alive' | 'shutting_down' | 'dead' | 'uninitialized'
+  readonly status: 'alive' | 'shutting_down' | 'suspected' | 'dead' | 'uninitialized'
 }
 
 /**

@@ -1,0 +1,281 @@
+import type { Transport } from '@nact-horde/transport'
+import createDebug from 'debug'
+import type { Counters } from '../observability/counters.js'
+import { MEMBER, type MemberRecord, SUSPICION, type SuspicionRecord } from '../state/records.js'
+import type { Replicator } from '../state/replicator.js'
+import type { Suspects } from './downing.js'
+import { computeView, type MembershipView } from './view.js'
+
+const log = createDebug('horde:membership')
+
+/** What membership needs from the rest of the horde. */
+export interface MembershipComponents {
+  transport: Transport
+  replicator: Replicator
+  counters: Counters
+  /** The explicit member list from the options, or 'auto'. */
+  members: readonly string[] | 'auto'
+  failureTimeout: number
+  joinGrace: number
+  deadMemberTimeout: number
+  /** Something that membership depends on changed: re-examine every child. */
+  changed(): void
+}
+
+/**
+ * This node's side of membership: which peers the transport has up, which members it suspects
+ * (and replicates as its vote), whether its own view is stale, and the grace of members not
+ * reached yet. Reads ({@link Membership.view}) have no side effects; timers are set only when
+ * something is learnt (a peer event, a new member record, a stall).
+ */
+export class Membership {
+  private readonly up = new Set<string>()
+  /** Peers this node has been connected to at least once. */
+  private readonly seenUp = new Set<string>()
+  /** How each peer was lost last: its connections closed, or it fell silent. */
+  private readonly lostAs = new Map<string, 'closed' | 'silent'>()
+  /** Member ids with an `m/` key (kept as keys change, so views need not scan the map). */
+  private readonly known = new Set<string>()
+  /** Members never reached, within their join grace (cleared by timers). */
+  private readonly inGrace = new Set<string>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  /** When each member was first seen dead (for reaping). */
+  private readonly deadSince = new Map<string, number>()
+  private staleUntil = 0
+  private monitor: NodeJS.Timeout | undefined
+  private lastTick = 0
+  private tick = 0
+  private shuttingDown = false
+  private stopped = false
+  /** What this node last wrote under `s/<self>`. */
+  private published = ''
+
+  constructor(private readonly c: MembershipComponents) {}
+
+  start(): void {
+    const t = this.c.transport
+    for (const p of t.peers()) this.peerUp(p)
+    // The event loop monitor: a timer that fires late means the process was blocked (a long
+    // GC, a VM stall, SIGSTOP), and what it believes about its peers is stale.
+    this.tick = Math.max(20, Math.min(250, Math.floor(this.c.failureTimeout / 4)))
+    this.lastTick = Date.now()
+    this.monitor = setInterval(() => this.onTick(), this.tick)
+    this.monitor.unref()
+  }
+
+  stop(): void {
+    this.stopped = true
+    clearInterval(this.monitor)
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+  }
+
+  /** This node is leaving: it stops voting and stops counting itself in. */
+  setShuttingDown(): void {
+    this.shuttingDown = true
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown
+  }
+
+  isUp(peer: string): boolean {
+    return this.up.has(peer)
+  }
+
+  upPeers(): string[] {
+    return [...this.up]
+  }
+
+  /** True while this node re-validates its view after a stall. */
+  get stale(): boolean {
+    return Date.now() < this.staleUntil
+  }
+
+  // ——— what the transport tells ———
+
+  peerUp(nodeId: string): void {
+    if (this.stopped || this.up.has(nodeId)) return
+    this.up.add(nodeId)
+    this.seenUp.add(nodeId)
+    this.lostAs.delete(nodeId)
+    this.inGrace.delete(nodeId)
+    this.c.changed()
+  }
+
+  peerDown(nodeId: string, closed: boolean): void {
+    if (!this.up.delete(nodeId)) return
+    this.lostAs.set(nodeId, closed ? 'closed' : 'silent')
+    this.c.replicator.forget(nodeId)
+    this.c.changed()
+  }
+
+  /** The process was blocked for `ms`: distrust the view until peers had a fresh failure timeout. */
+  stalled(ms: number): void {
+    const until = Date.now() + this.c.failureTimeout
+    if (until <= this.staleUntil) return
+    this.c.counters.stalls++
+    log('event loop was blocked for %d ms: re-validating the view until %d', ms, until)
+    this.staleUntil = until
+    this.later(this.c.failureTimeout + 1, () => this.c.changed())
+    this.c.changed()
+  }
+
+  private onTick(): void {
+    const now = Date.now()
+    const late = now - this.lastTick - this.tick
+    this.lastTick = now
+    if (late > Math.max(200, this.c.failureTimeout / 2)) this.stalled(late)
+  }
+
+  /** A key of the map changed: note new members (and start their join grace). */
+  keyChanged(key: string): void {
+    if (!key.startsWith(MEMBER)) return
+    const nodeId = key.slice(MEMBER.length)
+    if (this.known.has(nodeId)) return
+    this.known.add(nodeId)
+    if (nodeId !== this.c.transport.nodeId && !this.seenUp.has(nodeId) && !this.up.has(nodeId)) {
+      // A member known from the map but never connected to — this node just started, or the
+      // member just joined and its record came before its connection — is not suspected
+      // until its join grace ends.
+      this.inGrace.add(nodeId)
+      this.later(this.c.joinGrace, () => {
+        if (this.inGrace.delete(nodeId)) this.c.changed()
+      })
+    }
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      if (!this.stopped) fn()
+    }, ms)
+    timer.unref()
+    this.timers.add(timer)
+  }
+
+  // ——— the view ———
+
+  private configured(): readonly string[] | 'auto' {
+    return this.c.replicator.memberList() ?? this.c.members
+  }
+
+  /** The members this node suspects now. */
+  private suspects(configured: readonly string[] | 'auto'): Record<string, 'closed' | 'silent'> {
+    const self = this.c.transport.nodeId
+    const out: Record<string, 'closed' | 'silent'> = {}
+    const candidates = configured === 'auto' ? this.known : configured
+    for (const m of candidates) {
+      if (m === self || this.up.has(m) || this.inGrace.has(m)) continue
+      if (configured === 'auto' && this.c.replicator.member(m)?.status === 'left') continue
+      if (!this.seenUp.has(m) && configured !== 'auto' && this.c.replicator.member(m) === undefined) {
+        // Listed but never heard of: it has not started yet. Not a suspect before its grace.
+        continue
+      }
+      out[m] = this.lostAs.get(m) ?? 'silent'
+    }
+    return out
+  }
+
+  /** This node's view now (no side effects). */
+  view(): MembershipView {
+    const r = this.c.replicator
+    const configured = this.configured()
+    const records = new Map<string, MemberRecord>()
+    const suspicions = new Map<string, Suspects>()
+    for (const nodeId of this.known) {
+      const rec = r.member(nodeId)
+      if (rec !== undefined) records.set(nodeId, rec)
+      const s = r.suspicion(nodeId)
+      if (s !== undefined) suspicions.set(nodeId, s.suspects)
+    }
+    if (configured !== 'auto') {
+      for (const nodeId of configured) {
+        const s = r.suspicion(nodeId)
+        if (s !== undefined) suspicions.set(nodeId, s.suspects)
+      }
+    }
+    return computeView({
+      self: this.c.transport.nodeId,
+      shuttingDown: this.shuttingDown,
+      configured,
+      records,
+      suspicions,
+      up: this.up,
+      suspects: this.votes(configured),
+      inGrace: this.inGrace,
+      stale: this.stale,
+    })
+  }
+
+  /**
+   * This node's vote: what it suspects, except that a stale node adds no new suspicion (it
+   * only withdraws), since what it believes may be the product of its own stall.
+   */
+  private votes(configured: readonly string[] | 'auto'): Suspects {
+    const now = this.suspects(configured)
+    if (!this.stale || this.shuttingDown) return this.shuttingDown ? {} : now
+    const before = this.c.replicator.suspicion(this.c.transport.nodeId)?.suspects ?? {}
+    const out: Record<string, 'closed' | 'silent'> = {}
+    for (const [m, kind] of Object.entries(now)) if (before[m] !== undefined) out[m] = kind
+    return out
+  }
+
+  /**
+   * Brings what the map says of this node in line with the view: its vote (`s/<self>`) and
+   * its member record (re-announced if it was reaped while cut off). Called by the reconciler.
+   */
+  publish(view: MembershipView): void {
+    if (this.stopped) return
+    const self = this.c.transport.nodeId
+    const suspects = this.votes(this.configured())
+    const key = JSON.stringify(Object.entries(suspects).sort())
+    if (key !== this.published || (this.c.replicator.suspicion(self) === undefined && key !== '[]')) {
+      this.published = key
+      this.c.replicator.write(SUSPICION + self, { suspects } satisfies SuspicionRecord)
+    }
+    // Re-announce this node if the map says otherwise (it was reaped while cut off) — unless it
+    // is leaving, or was removed from an explicit member list.
+    if (view.selfMember && this.c.replicator.member(self)?.status !== 'alive') {
+      this.c.replicator.write(MEMBER + self, {
+        status: 'alive',
+        addresses: this.c.transport.addresses,
+      } satisfies MemberRecord)
+    }
+    for (const m of view.members) {
+      if (m.status === 'dead') {
+        if (!this.deadSince.has(m.nodeId)) this.deadSince.set(m.nodeId, Date.now())
+      } else this.deadSince.delete(m.nodeId)
+    }
+  }
+
+  /** Announces this node's own status. */
+  announce(status: MemberRecord['status']): void {
+    this.c.replicator.write(MEMBER + this.c.transport.nodeId, {
+      status,
+      addresses: this.c.transport.addresses,
+    } satisfies MemberRecord)
+  }
+
+  /**
+   * With `members: 'auto'` the members are the nodes that run the horde: one down for longer
+   * than `deadMemberTimeout` has left. The coordinator records that (only while it can act),
+   * so a quorum is not held hostage by nodes that crashed and never came back. A node wrongly
+   * marked re-announces itself when it is back.
+   */
+  reap(view: MembershipView): void {
+    if (this.configured() !== 'auto' || !view.canAct || view.coordinator !== this.c.transport.nodeId) return
+    const now = Date.now()
+    for (const [nodeId, since] of this.deadSince) {
+      if (now - since < this.c.deadMemberTimeout) continue
+      this.deadSince.delete(nodeId)
+      const rec = this.c.replicator.member(nodeId)
+      if (rec === undefined || rec.status === 'left' || !view.down.has(nodeId)) continue
+      log('member %s down for %d ms: marking it as left', nodeId, now - since)
+      this.c.replicator.write(MEMBER + nodeId, {
+        status: 'left',
+        addresses: rec.addresses,
+      } satisfies MemberRecord)
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/** What a horde counts since it started (see HordeMetrics). */
+export interface Counters {
+  restarts: number
+  failed: number
+  failovers: number
+  handoffs: number
+  conflicts: number
+  syncRounds: number
+  syncBytesSent: number
+  syncBytesReceived: number
+  deltaBytesSent: number
+  deltaBytesReceived: number
+  deltasDropped: number
+  nonMemberDropped: number
+  deadLetters: number
+  /** Writes not made because the record changed while the action that wanted them ran (fencing). */
+  fencedWrites: number
+  /** Times this node found its event loop had been blocked and re-validated its view. */
+  stalls: number
+}
+
+export function newCounters(): Counters {
+  return {
+    restarts: 0,
+    failed: 0,
+    failovers: 0,
+    handoffs: 0,
+    conflicts: 0,
+    syncRounds: 0,
+    syncBytesSent: 0,
+    syncBytesReceived: 0,
+    deltaBytesSent: 0,
+    deltaBytesReceived: 0,
+    deltasDropped: 0,
+    nonMemberDropped: 0,
+    deadLetters: 0,
+    fencedWrites: 0,
+    stalls: 0,
+  }
+}

@@ -1,0 +1,389 @@
+import createDebug from 'debug'
+import type { ChildSpec } from '../behaviour.js'
+import type { DistributionStrategy } from '../distribution/strategy.js'
+import { AlreadyStartedError, NodeShuttingDownError, NotFoundError } from '../errors.js'
+import type { DrainResult, LocalSupervisor } from '../local/local-supervisor.js'
+import type { Membership } from '../membership/membership.js'
+import type { MembershipView } from '../membership/view.js'
+import type { Counters } from '../observability/counters.js'
+import type { Router } from '../routing.js'
+import { CHILD, type ChildRecord, type ReplicatedSpec } from '../state/records.js'
+import type { Replicator } from '../state/replicator.js'
+import { type Action, decide, type PlacementContext } from './decide.js'
+
+const log = createDebug('horde:reconciler')
+
+/** The events the reconciler raises (forwarded as horde events). */
+export interface ReconcilerEvents {
+  conflict(id: string, survivor: string): void
+  startFailed(id: string, error: unknown): void
+  membersChanged(view: MembershipView): void
+  /** A flush ended (the view it used). */
+  flushed(view: MembershipView): void
+}
+
+/** What the reconciler needs. */
+export interface ReconcilerComponents {
+  self: string
+  replicator: Replicator
+  membership: Membership
+  local: LocalSupervisor
+  router: Router
+  strategy: DistributionStrategy
+  redistribution: 'passive' | 'active'
+  counters: Counters
+  events: ReconcilerEvents
+  /** How long tombstones are kept, ms. */
+  tombstoneTtl: number
+  /** The longest one local action may take (start, stop, drain), ms: nothing waits on one longer. */
+  actionBound: number
+}
+
+/**
+ * Brings this node in line with the map: for each child whose record or whose node's status
+ * changed, it asks {@link decide} what to do and carries that out — the one place where
+ * children are started, stopped and moved, and where child records are written. Actions on
+ * one child run one at a time; when one ends, the child is examined again. Every write that
+ * follows an await is fenced: it is made only if the child's record is still the one the
+ * decision was based on.
+ */
+export class Reconciler {
+  private readonly busy = new Map<string, Promise<unknown>>()
+  /** Stops this node asked for (so the exit is not taken for the child ending by itself). */
+  readonly expectedStops = new Set<string>()
+  private readonly dirty = new Set<string>()
+  private dirtyAll = false
+  private flushScheduled = false
+  private readonly tombstones = new Set<string>()
+  private readonly waiters = new Set<() => void>()
+  private stopped = false
+
+  constructor(private readonly c: ReconcilerComponents) {}
+
+  // ——— scheduling ———
+
+  /** A key of the map changed. */
+  keyChanged(key: string): void {
+    if (key.startsWith(CHILD)) this.dirty.add(key.slice(CHILD.length))
+    else this.dirtyAll = true
+    this.scheduleFlush()
+  }
+
+  /** Re-examine child `id`. */
+  schedule(id: string): void {
+    this.dirty.add(id)
+    this.scheduleFlush()
+  }
+
+  /** Re-examine every child (membership changed). */
+  scheduleAll(): void {
+    this.dirtyAll = true
+    this.scheduleFlush()
+  }
+
+  /** Re-examines tombstones, so expired ones are purged. */
+  sweep(): void {
+    for (const id of this.tombstones) this.dirty.add(id)
+    if (this.tombstones.size > 0) this.scheduleFlush()
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.stopped) return
+    this.flushScheduled = true
+    setImmediate(() => {
+      this.flushScheduled = false
+      this.flush()
+    })
+  }
+
+  /** Resolves when `pred` holds after a flush, or rejects after `timeout` ms. */
+  waitUntil(pred: () => boolean, timeout: number, onTimeout: () => Error): Promise<void> {
+    if (pred()) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!pred()) return
+        this.waiters.delete(check)
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        this.waiters.delete(check)
+        reject(onTimeout())
+      }, timeout)
+      this.waiters.add(check)
+    })
+  }
+
+  get idle(): boolean {
+    return this.busy.size === 0
+  }
+
+  /** Waits (bounded) for every running action. */
+  async settle(): Promise<void> {
+    await this.bounded(Promise.all([...this.busy.values()]))
+  }
+
+  stop(): void {
+    this.stopped = true
+  }
+
+  // ——— deciding ———
+
+  /** The context of decisions, from a view. */
+  context(view: MembershipView): PlacementContext {
+    const m = this.c.membership
+    return {
+      self: this.c.self,
+      members: view.members,
+      gone: view.gone,
+      leaving: !view.selfMember || m.isShuttingDown,
+      quorum: this.c.strategy.hasQuorum(view.members),
+      canAct: view.canAct,
+      coordinator: view.coordinator === this.c.self,
+      stale: m.stale,
+      strategy: this.c.strategy,
+      redistribution: this.c.redistribution,
+      now: Date.now(),
+      tombstoneTtl: this.c.tombstoneTtl,
+    }
+  }
+
+  private flush(): void {
+    if (this.stopped) return
+    const view = this.c.membership.view()
+    let ids: Iterable<string>
+    if (this.dirtyAll) {
+      this.dirtyAll = false
+      this.c.membership.publish(view)
+      this.c.events.membersChanged(view)
+      const all = new Set<string>(this.c.replicator.childIds())
+      for (const child of this.c.local.children()) all.add(child.id)
+      ids = all
+      this.dirty.clear()
+    } else {
+      ids = [...this.dirty]
+      this.dirty.clear()
+    }
+    const ctx = this.context(view)
+    for (const id of ids) {
+      if (!this.busy.has(id)) {
+        const siblings = this.c.replicator.childSiblings(id)
+        if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
+        else this.tombstones.delete(id)
+        for (const action of decide(siblings, this.c.local.has(id), ctx)) this.apply(id, action)
+      }
+      this.c.router.ready(id)
+    }
+    this.c.events.flushed(view)
+    for (const w of [...this.waiters]) w()
+  }
+
+  // ——— doing ———
+
+  private apply(id: string, a: Action): void {
+    switch (a.kind) {
+      case 'run':
+        this.act(id, () => this.run(a.record))
+        return
+      case 'stop':
+        if (a.conflict !== undefined) this.c.events.conflict(id, a.conflict)
+        this.act(id, () => this.stopLocal(id))
+        return
+      case 'pause':
+        this.act(id, () => this.stopLocal(id))
+        return
+      case 'handoff':
+        this.act(id, () => this.handOff(id, a.record, a.target))
+        return
+      case 'write':
+        if (this.fencedWrite(id, a.expected, a.record) && a.failover === true) {
+          this.c.counters.failovers++
+          log('%s: owner %s is gone; reassigned to %s', id, a.expected.node, a.record.node)
+        }
+        return
+      case 'forget':
+        this.tombstone(id, a.expected)
+        return
+      case 'purge':
+        this.tombstones.delete(id)
+        this.c.replicator.remove(CHILD + id)
+        return
+    }
+  }
+
+  /** Runs one local action per child at a time; re-examines the child when it ends. */
+  private act(id: string, action: () => Promise<unknown>): void {
+    const p = action()
+      .catch((err) => log('%s: %s', id, (err as Error).message))
+      .finally(() => {
+        this.busy.delete(id)
+        this.schedule(id)
+      })
+    this.busy.set(id, p)
+  }
+
+  private bounded<T>(p: Promise<T>): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    const limit = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.c.actionBound)
+      timer.unref()
+    })
+    return Promise.race([p.catch(() => undefined), limit]).finally(() => clearTimeout(timer))
+  }
+
+  /** Writes `next` for child `id` only if its record is still `expected`; counts refusals. */
+  private fencedWrite(id: string, expected: ChildRecord, next: ChildRecord): Uint8Array | undefined {
+    const now = this.c.replicator.childRecord(id)
+    if (
+      now === undefined ||
+      now.terminated === true ||
+      now.node !== expected.node ||
+      now.epoch !== expected.epoch
+    ) {
+      this.c.counters.fencedWrites++
+      log('%s: not writing (the record changed: %o)', id, now)
+      return undefined
+    }
+    return this.c.replicator.write(CHILD + id, next)
+  }
+
+  /** Marks child `id` terminated (a tombstone that beats every concurrent placement). */
+  tombstone(id: string, expected?: ChildRecord): void {
+    const now = this.c.replicator.childRecord(id)
+    if (now === undefined || now.terminated === true) return
+    if (expected !== undefined && (now.node !== expected.node || now.epoch !== expected.epoch)) {
+      this.c.counters.fencedWrites++
+      return
+    }
+    this.tombstones.add(id)
+    this.c.replicator.write(CHILD + id, {
+      node: this.c.self,
+      epoch: now.epoch,
+      spec: now.spec,
+      terminated: true,
+      at: Date.now(),
+    } satisfies ChildRecord)
+  }
+
+  private async run(rec: ChildRecord): Promise<void> {
+    const id = rec.spec.id
+    try {
+      await this.c.local.start(localSpec(rec.spec), rec.hasSaved === true ? { restoreState: rec.saved } : {})
+    } catch (err) {
+      log('%s: could not start here: %s', id, (err as Error).message)
+      this.c.events.startFailed(id, err)
+      this.tombstone(id, rec)
+      return
+    }
+    this.c.router.ready(id)
+  }
+
+  async stopLocal(id: string): Promise<void> {
+    if (!this.c.local.has(id)) return
+    this.expectedStops.add(id)
+    try {
+      await this.c.local.terminate(id, 'shutdown')
+    } finally {
+      this.expectedStops.delete(id)
+    }
+  }
+
+  /**
+   * A planned move: drain the child here (so its state can travel) and assign it, with that
+   * state, to `target` — unless its record changed meanwhile (terminated, or placed anew).
+   */
+  private async handOff(id: string, rec: ChildRecord, target: string): Promise<void> {
+    let result: Omit<DrainResult, 'reason'> = { pending: [] }
+    if (this.c.local.has(id)) {
+      this.expectedStops.add(id)
+      try {
+        result = await this.c.local.drain(id)
+      } finally {
+        this.expectedStops.delete(id)
+      }
+    }
+    if (rec.spec.restart === 'temporary') this.tombstone(id, rec)
+    else {
+      const next: ChildRecord = { node: target, epoch: rec.epoch + 1, spec: rec.spec, from: this.c.self }
+      if ('saved' in result) {
+        next.saved = result.saved
+        next.hasSaved = true
+      }
+      let written: Uint8Array | undefined
+      try {
+        written = this.fencedWrite(id, rec, next)
+      } catch (err) {
+        // The saved state is not storable: move the child without it.
+        log('%s: handoff state dropped: %s', id, (err as Error).message)
+        written = this.fencedWrite(id, rec, {
+          node: target,
+          epoch: rec.epoch + 1,
+          spec: rec.spec,
+          from: this.c.self,
+        })
+      }
+      if (written !== undefined) this.c.counters.handoffs++
+    }
+    // Messages the child had accepted but not handled follow it, ahead of newer ones, each
+    // with its nact sender (a ref that routes back here).
+    for (const { message, sender } of result.pending) this.c.router.route(id, message, sender)
+  }
+
+  // ——— requests of the API ———
+
+  /**
+   * Starts `spec` on this node for a caller (this node's API or a peer's proxied start), and
+   * writes its record once `init` succeeded. Resolves with the record's delta.
+   */
+  async startLocal(spec: ReplicatedSpec, shuttingDown: () => boolean): Promise<Uint8Array> {
+    const prior = this.busy.get(spec.id)
+    if (prior !== undefined) await this.bounded(prior)
+    const existing = this.c.replicator.placement(spec.id)
+    if (existing !== undefined) throw new AlreadyStartedError(spec.id, existing.node)
+    if (this.c.local.has(spec.id) || this.busy.has(spec.id))
+      throw new AlreadyStartedError(spec.id, this.c.self)
+    if (shuttingDown()) throw new NodeShuttingDownError(this.c.self)
+    const p = this.c.local.start(localSpec(spec))
+    this.busy.set(
+      spec.id,
+      p.catch(() => undefined),
+    )
+    try {
+      await p
+      // A new placement supersedes a tombstone it has seen; its epoch continues past it.
+      const epoch = (this.c.replicator.childRecord(spec.id)?.epoch ?? 0) + 1
+      return this.c.replicator.write(CHILD + spec.id, {
+        node: this.c.self,
+        epoch,
+        spec,
+      } satisfies ChildRecord)
+    } finally {
+      this.busy.delete(spec.id)
+      this.schedule(spec.id)
+    }
+  }
+
+  /**
+   * Terminates child `id` from this node: a tombstone in the map (every replica then stops
+   * it), and the local copy stopped. A child still in its first `init` here is cancelled.
+   */
+  async terminate(id: string): Promise<void> {
+    const rec = this.c.replicator.childRecord(id)
+    const live = rec !== undefined && rec.terminated !== true
+    if (!live && !this.c.local.has(id)) throw new NotFoundError(id)
+    if (!live) {
+      // Starting here (no record yet) or a copy the map no longer places: stop it now.
+      await this.stopLocal(id)
+      return
+    }
+    const prior = this.busy.get(id)
+    if (prior !== undefined) await this.bounded(prior)
+    this.tombstone(id)
+    await this.stopLocal(id)
+  }
+}
+
+/** The spec the local supervisor runs: the replicated one with -1 turned back into Infinity. */
+export function localSpec(spec: ReplicatedSpec): ChildSpec {
+  return { ...spec, shutdown: spec.shutdown < 0 ? Number.POSITIVE_INFINITY : spec.shutdown }
+}
