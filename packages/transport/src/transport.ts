@@ -29,9 +29,9 @@ export interface TransportEvents {
   'peer:down': CustomEvent<PeerEventDetail>
   /**
    * This node's event loop was blocked (a long GC pause, a busy loop, SIGSTOP, a VM stall)
-   * for more than a quarter of `failureTimeout`, so what it believes about its peers may be
-   * stale: the peers may have given up on it meanwhile, and their input is only now being
-   * read. The transport itself gives every peer a fresh `failureTimeout` from the wake before
+   * for more than a quarter of `failureTimeout` (libp2p), or the memory network resumed it
+   * from a `pause()`, so what it believes about its peers may be stale: the peers may have given up on it meanwhile, and their input is only now being
+   * read. The libp2p transport gives every peer a fresh `failureTimeout` from the wake before
    * reporting it down for silence; layers above should re-validate before acting on
    * suspicions formed around the stall. Dispatched asynchronously, once per stall.
    */
