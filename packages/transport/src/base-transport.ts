@@ -84,6 +84,7 @@ export abstract class BaseTransport extends EventTarget {
   private nextRequestId = 1
   private readonly batches = new Map<string, { payloads: Uint8Array[]; bytes: number }>()
   private flushScheduled = false
+  private lastTick: number | undefined
 
   constructor(options: BaseOptions) {
     super()
@@ -112,6 +113,40 @@ export abstract class BaseTransport extends EventTarget {
   ): Promise<void>
   /** Releases the network resources; called once by stop(). */
   protected abstract close(): Promise<void>
+
+  /**
+   * Why a request to `nodeId` that got no answer in time could not have been answered, when
+   * the transport knows (the memory network does: a pause, a one-way cut); the request then
+   * rejects with {@link PeerUnreachableError} instead of {@link TimeoutError}.
+   */
+  protected unreachableReason(_nodeId: string): string | undefined {
+    return undefined
+  }
+
+  /**
+   * Feeds the stall watch with a periodic timer's tick (`now` from `performance.now()`; the
+   * timer is due every `interval` ms). A tick more than `threshold` ms late means the event
+   * loop was blocked: reports the stall (see {@link BaseTransport.stalled}) and returns how
+   * late the tick was, else returns 0.
+   */
+  protected watchTick(now: number, interval: number, threshold: number): number {
+    const last = this.lastTick
+    this.lastTick = now
+    if (last === undefined) return 0
+    const late = now - last - interval
+    if (late <= threshold) return 0
+    this.stalled(Math.round(late))
+    return late
+  }
+
+  /** Reports that this node's event loop was blocked for `ms`: dispatches `stall` asynchronously. */
+  protected stalled(ms: number): void {
+    if (this.stopped) return
+    this.log('event loop was blocked for %d ms', ms)
+    queueMicrotask(() => {
+      if (!this.stopped) this.dispatchEvent(new CustomEvent('stall', { detail: { ms } }))
+    })
+  }
 
   publish(topic: string, data: Uint8Array): void {
     checkTopic(topic)
@@ -271,17 +306,27 @@ export abstract class BaseTransport extends EventTarget {
       cleanup()
       reject(new AbortError(`request ${protocol} to ${nodeId} was aborted by its signal`))
     }
-    const timer = setTimeout(() => {
+    const expire = () => {
+      if (this.pending.get(id) !== entry) return // settled during the extra turn
       cleanup()
+      const reason = this.unreachableReason(nodeId)
       reject(
-        new TimeoutError(
-          `no response to ${protocol} from ${nodeId} within ${timeout} ms: the peer may be overloaded or gone; retry or raise the timeout`,
-          timeout,
-        ),
+        reason === undefined
+          ? new TimeoutError(
+              `no response to ${protocol} from ${nodeId} within ${timeout} ms: the peer may be overloaded or gone; retry or raise the timeout`,
+              timeout,
+            )
+          : new PeerUnreachableError(
+              nodeId,
+              `no response to ${protocol} from ${nodeId} within ${timeout} ms: ${reason}; retry when it is reachable`,
+            ),
       )
-    }, timeout)
+    }
+    // Timers run before I/O in each turn of the event loop: after the loop was blocked, the
+    // response may already be waiting unread. One more turn lets it in before we give up.
+    const timer = setTimeout(() => setImmediate(expire), timeout)
     if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true })
-    this.pending.set(id, {
+    const entry: Pending = {
       nodeId,
       protocol,
       resolve: (value) => {
@@ -292,7 +337,8 @@ export abstract class BaseTransport extends EventTarget {
         cleanup()
         reject(err)
       },
-    })
+    }
+    this.pending.set(id, entry)
     if (nodeId === this.nodeId) {
       // To self: the local handler directly, still asynchronously and on a copy.
       void this.runHandler(protocol, copyBytes(data), nodeId).then((result) =>

@@ -59,6 +59,7 @@ export type {
   PeerEventDetail,
   RequestHandler,
   RequestOptions,
+  StallEventDetail,
   SubscriptionHandler,
   Transport,
   TransportEvents,

@@ -136,6 +136,7 @@ interface Session {
   /** The same channel once it is open, for sending without waiting on a promise. */
   ready: Channel | undefined
   channels: Set<Channel>
+  /** When a frame last arrived from the peer (`performance.now()`: immune to wall-clock jumps). */
   lastSeen: number
   /** The topics the peer last announced it subscribes to (pubsub 'direct'). */
   topics: Set<string>
@@ -166,6 +167,10 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   private checkTimer: ReturnType<typeof setInterval> | undefined
+  /** How often the silence check runs, ms. */
+  private readonly checkInterval: number
+  /** How late the silence check may fire before it counts as a stall of the event loop, ms. */
+  private readonly stallThreshold: number
 
   constructor(
     private readonly node: Libp2p<{ pubsub: GossipSub }>,
@@ -177,6 +182,14 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.nodeId = node.peerId.toString()
     this.maxFrame = options.maxMessageBytes + FRAME_OVERHEAD
     this.tuner = new Tuner(modules.yamuxEstablished)
+    // A stall the watch misses (up to threshold + interval = 3/8 failureTimeout), on top of a
+    // heartbeat interval of silence (at most failureTimeout / 2), stays below failureTimeout:
+    // so a stall is either detected and forgiven, or too short to make a live peer look dead.
+    this.checkInterval = Math.max(
+      10,
+      Math.min(options.heartbeatInterval, Math.floor(options.failureTimeout / 8)),
+    )
+    this.stallThreshold = options.failureTimeout / 4
   }
 
   /** What the per-connection tuning did (see tuning.ts); for tests. */
@@ -222,10 +235,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     })
     await node.start()
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatInterval)
-    this.checkTimer = setInterval(
-      () => this.checkSilence(),
-      Math.max(10, Math.min(this.options.heartbeatInterval, Math.floor(this.options.failureTimeout / 4))),
-    )
+    this.watchTick(performance.now(), this.checkInterval, this.stallThreshold)
+    this.checkTimer = setInterval(() => this.checkSilence(), this.checkInterval)
     for (const addr of this.options.bootstrap) {
       const ma = this.modules.multiaddr(addr)
       const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
@@ -345,7 +356,13 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private session(id: string): Session {
     let s = this.sessions.get(id)
     if (s === undefined) {
-      s = { out: undefined, ready: undefined, channels: new Set(), lastSeen: Date.now(), topics: new Set() }
+      s = {
+        out: undefined,
+        ready: undefined,
+        channels: new Set(),
+        lastSeen: performance.now(),
+        topics: new Set(),
+      }
       this.sessions.set(id, s)
     }
     return s
@@ -444,7 +461,14 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   }
 
   private checkSilence(): void {
-    const now = Date.now()
+    const now = performance.now()
+    if (this.watchTick(now, this.checkInterval, this.stallThreshold) > 0) {
+      // The event loop was blocked. Timers run before I/O, so whatever the peers sent
+      // meanwhile is still unread: judging them now would find every one of them silent.
+      // Each gets a fresh failureTimeout from the wake instead.
+      for (const s of this.sessions.values()) if (s.lastSeen < now) s.lastSeen = now
+      return
+    }
     for (const id of [...this.upPeers]) {
       const s = this.sessions.get(id)
       if (s !== undefined && now - s.lastSeen <= this.options.failureTimeout) continue
@@ -473,7 +497,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       return
     }
     const peer = channel.peer
-    this.session(peer).lastSeen = Date.now()
+    this.session(peer).lastSeen = performance.now()
     // Up = connected and speaking our protocol (this valid frame proves it).
     if (!this.upPeers.has(peer) && this.connected(channel.peerId) && this.markUp(peer)) {
       this.remember(channel.peerId)

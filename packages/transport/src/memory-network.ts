@@ -1,6 +1,6 @@
 import { BaseTransport, type HandlerResult } from './base-transport.js'
 import { copyBytes } from './codec.js'
-import { InvalidOptionsError, PeerUnreachableError } from './errors.js'
+import { InvalidOptionsError, PeerUnreachableError, type TimeoutError } from './errors.js'
 import { defaultLog } from './log.js'
 import { resolveOptions, type TransportInit } from './options.js'
 import { mulberry32 } from './random.js'
@@ -31,23 +31,76 @@ export interface MemoryTransportInit
 
 /**
  * An in-process network of transports with the {@link Transport} interface, whose links can
- * be cut, delayed and made lossy — deterministically under a seed.
+ * be cut (both ways or one way), delayed and made lossy, and whose nodes can be paused —
+ * deterministically under a seed, except that silence is timed with real timers.
  *
- * Liveness: two members are up for each other while both run and no partition separates
- * them. `partition()` takes peers across the cut down at once (the `peer:down` events follow
- * in a microtask, not after a failure timeout); `heal()` brings them up at once. Loss and
- * delay never change liveness, only whether and when messages arrive.
+ * Liveness: two members are up for each other while both run, no partition separates them,
+ * and neither has fallen silent for the other. `partition()` takes peers across the cut down
+ * at once (the `peer:down` events follow in a microtask, not after a failure timeout);
+ * `heal()` brings them up at once. Silence is judged like the libp2p transport judges it: a
+ * node sees a peer down `failureTimeout` ms (the observer's own option) after it stopped
+ * hearing it — because of {@link MemoryNetwork.cutOneWay} or {@link MemoryNetwork.pause}.
+ * Loss and delay never change liveness, only whether and when messages arrive.
+ *
+ * Requests: across a partition, to a node that is not a member, or from a node to a paused
+ * node it has given up on (it hung up), `request()` rejects at once with
+ * {@link PeerUnreachableError}. When the request or its reply is dropped by a one-way cut or
+ * held by a pause, the sender cannot tell sooner than its timeout: the request then rejects at
+ * its timeout, with {@link PeerUnreachableError} rather than {@link TimeoutError} (or earlier,
+ * if the sender sees the peer go down meanwhile). A lossy or slow link gives
+ * {@link TimeoutError}, as a real one would.
  */
 export interface MemoryNetwork {
   /** The seed of the loss PRNG (print it to replay a failing test). */
   readonly seed: number
-  /** Ids of the running members. */
+  /** Ids of the running members (paused ones included). */
   readonly nodeIds: string[]
-  /** Creates and joins a new member; it is up with every reachable member when this resolves. */
+  /**
+   * Creates and joins a new member; it is up with every reachable member when this resolves
+   * (except paused ones: it meets those when they resume).
+   */
   createTransport(init?: MemoryTransportInit): Promise<Transport>
   /** Cuts every link between a node of `a` and a node of `b` (cuts accumulate until heal()). */
   partition(a: string[], b: string[]): void
-  /** Removes every cut. */
+  /**
+   * Drops every message (publication, request, reply) that `from` sends to `to`; what `to`
+   * sends to `from` still arrives. `to` stops hearing `from`, so `to` sees `from` down
+   * `failureTimeout` ms (`to`'s option) after the cut, like heartbeats that stop in one
+   * direction; `from` still hears `to` and keeps seeing it up. Nobody hangs up. Cuts
+   * accumulate until {@link MemoryNetwork.heal}; cutting both ways is not a partition (each
+   * side sees the other down only after its failure timeout). Ids need not be members yet.
+   * @throws {InvalidOptionsError} if `from` and `to` are the same or not non-empty strings
+   */
+  cutOneWay(from: string, to: string): void
+  /**
+   * Freezes a member's networking, as SIGSTOP or a long GC pause would freeze the process:
+   *
+   * - nothing reaches it: publications, requests, replies and its own `peer:up` / `peer:down`
+   *   events are queued, in order (messages already in flight when the pause starts too);
+   * - nothing it sends leaves: its publications, requests and replies are queued, in order;
+   * - every other member sees it down `failureTimeout` ms (that member's option) after the
+   *   pause started, hangs up on it (so it will see that member down when it resumes), and
+   *   from then on drops what it would send it; a request from such a member rejects at once
+   *   with {@link PeerUnreachableError};
+   * - members created during the pause meet it only when it resumes.
+   *
+   * What a pause does **not** stop: the node's process is this one, so its own code and timers
+   * keep running — its request timeouts still expire (with {@link PeerUnreachableError}),
+   * `publish()` and `request()` still return, and `peers()` keeps showing what it last knew.
+   * A pause of a paused node does nothing.
+   * @throws {InvalidOptionsError} if `nodeId` is not a member, or is still resuming
+   */
+  pause(nodeId: string): void
+  /**
+   * Ends a {@link MemoryNetwork.pause}: the node first gets everything queued for it, in
+   * order (including `peer:down` for every member that gave up on it), then a `stall` event
+   * whose `ms` is the length of the pause, then its queued outbound traffic leaves, and
+   * finally it and the members that gave up on it see each other up again. Resolves when all
+   * of that happened (the events themselves are dispatched asynchronously, as always).
+   * Resuming a node that is not paused does nothing.
+   */
+  resume(nodeId: string): Promise<void>
+  /** Removes every cut, one-way ones included, and brings the peers they separated up. Paused nodes stay paused. */
   heal(): void
   /** Sets loss and delay of the link between `a` and `b`, in both directions; an omitted field follows the network defaults. */
   setLink(a: string, b: string, options: LinkOptions): void
@@ -68,12 +121,33 @@ function checkLink(options: LinkOptions): Required<LinkOptions> {
 }
 
 const pairKey = (a: string, b: string) => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`)
+/** Key of a direction: what `from` sends to (or hears from) `to`, depending on the map. */
+const dirKey = (from: string, to: string) => `${from}\u0000${to}`
+
+/** Why an observer no longer hears a peer. */
+type Silence = 'one-way cut' | 'paused'
+
+/** A paused member: what waits for it, what it sent, and since when. */
+interface Pause {
+  since: number
+  inbox: Array<() => void>
+  outbox: Array<() => void>
+  /** resume() is replaying the inbox: new arrivals still queue behind it. */
+  resuming: boolean
+}
 
 class Network implements MemoryNetwork {
   readonly seed: number
   private readonly random: () => number
   private readonly members = new Map<string, MemoryTransport>()
   private readonly cuts = new Set<string>()
+  /** One-way cuts, by dirKey(from, to): what `from` sends `to` is dropped. */
+  private readonly oneWay = new Set<string>()
+  private readonly paused = new Map<string, Pause>()
+  /** By dirKey(observer, subject): the observer gave up on the subject after a silence. */
+  private readonly silent = new Map<string, Silence>()
+  /** By dirKey(observer, subject): the observer's failure timeout is running for the subject. */
+  private readonly silenceTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly links = new Map<string, LinkOptions>()
   private defaults: Required<LinkOptions>
   private counter = 0
@@ -102,17 +176,18 @@ class Network implements MemoryNetwork {
         `nodeId ${String(nodeId)} is empty or already used in this memory network`,
       )
     }
-    const t = new MemoryTransport(this, nodeId, {
+    const t = new MemoryTransport(this, nodeId, options.failureTimeout, {
       maxMessageBytes: options.maxMessageBytes,
       requestTimeout: options.requestTimeout,
       log: init.log ?? defaultLog(`memory:${nodeId}`),
     })
     this.members.set(nodeId, t)
     for (const other of this.members.values()) {
-      if (other !== t && this.reachable(nodeId, other.nodeId)) {
-        other.peerUp(nodeId)
-        t.peerUp(other.nodeId)
-      }
+      if (other === t) continue
+      // A frozen node cannot complete a handshake: the newcomer meets it when it resumes.
+      if (this.paused.has(other.nodeId)) this.silent.set(dirKey(nodeId, other.nodeId), 'paused')
+      this.reconsider(other.nodeId, nodeId)
+      this.reconsider(nodeId, other.nodeId)
     }
     await Promise.resolve()
     return t
@@ -121,6 +196,18 @@ class Network implements MemoryNetwork {
   leave(t: MemoryTransport): void {
     if (this.members.get(t.nodeId) !== t) return
     this.members.delete(t.nodeId)
+    this.paused.delete(t.nodeId)
+    for (const [key, timer] of this.silenceTimers) {
+      const [o, s] = key.split('\u0000') as [string, string]
+      if (o === t.nodeId || s === t.nodeId) {
+        clearTimeout(timer)
+        this.silenceTimers.delete(key)
+      }
+    }
+    for (const key of [...this.silent.keys()]) {
+      const [o, s] = key.split('\u0000') as [string, string]
+      if (o === t.nodeId || s === t.nodeId) this.silent.delete(key)
+    }
     for (const other of this.members.values()) other.peerDown(t.nodeId, 'stopped')
   }
 
@@ -147,18 +234,156 @@ class Network implements MemoryNetwork {
     }
   }
 
+  cutOneWay(from: string, to: string): void {
+    if (typeof from !== 'string' || typeof to !== 'string' || from.length === 0 || to.length === 0) {
+      throw new InvalidOptionsError('cutOneWay(from, to) takes two node ids (t.nodeId)')
+    }
+    if (from === to) throw new InvalidOptionsError(`cutOneWay: ${from} cannot be cut from itself`)
+    this.oneWay.add(dirKey(from, to))
+    this.reconsider(to, from)
+  }
+
+  pause(nodeId: string): void {
+    if (!this.members.has(nodeId)) {
+      throw new InvalidOptionsError(
+        `pause: ${String(nodeId)} is not a member of this network (see net.nodeIds)`,
+      )
+    }
+    const current = this.paused.get(nodeId)
+    if (current?.resuming) {
+      throw new InvalidOptionsError(
+        `pause: ${nodeId} is still resuming: await net.resume() before pausing it again`,
+      )
+    }
+    if (current !== undefined) return
+    this.paused.set(nodeId, { since: performance.now(), inbox: [], outbox: [], resuming: false })
+    for (const other of this.members.keys()) if (other !== nodeId) this.reconsider(other, nodeId)
+  }
+
+  resume(nodeId: string): Promise<void> {
+    const pause = this.paused.get(nodeId)
+    const t = this.members.get(nodeId)
+    if (pause === undefined || pause.resuming || t === undefined) return Promise.resolve()
+    pause.resuming = true
+    const ms = Math.round(performance.now() - pause.since)
+    return new Promise((resolve) => {
+      // One queued item per microtask: the peer events an item causes are dispatched (in
+      // their own microtask) before the next item runs, so the node sees everything in order.
+      const step = () => {
+        if (this.paused.get(nodeId) !== pause) return resolve() // stopped meanwhile
+        const next = pause.inbox.shift()
+        if (next !== undefined) {
+          next()
+          queueMicrotask(step)
+          return
+        }
+        this.paused.delete(nodeId)
+        t.stalled(ms)
+        for (const send of pause.outbox) send()
+        for (const other of this.members.keys()) {
+          if (other === nodeId) continue
+          this.reconsider(other, nodeId)
+          this.reconsider(nodeId, other)
+        }
+        resolve()
+      }
+      queueMicrotask(step)
+    })
+  }
+
   heal(): void {
     const cut = [...this.cuts]
     this.cuts.clear()
+    const oneWay = [...this.oneWay]
+    this.oneWay.clear()
     for (const key of cut) {
       const [a, b] = key.split('\u0000') as [string, string]
-      const ta = this.members.get(a)
-      const tb = this.members.get(b)
-      if (ta !== undefined && tb !== undefined) {
-        ta.peerUp(b)
-        tb.peerUp(a)
-      }
+      this.reconsider(a, b)
+      this.reconsider(b, a)
     }
+    for (const key of oneWay) {
+      const [from, to] = key.split('\u0000') as [string, string]
+      this.reconsider(to, from)
+    }
+  }
+
+  /** What keeps `observer` from hearing `subject`, if anything. */
+  private silenceCause(observer: string, subject: string): Silence | undefined {
+    const pause = this.paused.get(subject)
+    if (pause !== undefined && !pause.resuming) return 'paused'
+    if (this.oneWay.has(dirKey(subject, observer))) return 'one-way cut'
+    return undefined
+  }
+
+  /**
+   * Whether `observer` should see `subject` up: both members, no partition between them, the
+   * observer has not given up on the subject, and the subject has not hung up on the
+   * (paused) observer.
+   */
+  private upFor(observer: string, subject: string): boolean {
+    return (
+      this.reachable(observer, subject) &&
+      !this.silent.has(dirKey(observer, subject)) &&
+      this.silent.get(dirKey(subject, observer)) !== 'paused'
+    )
+  }
+
+  /**
+   * Brings what `observer` thinks of `subject` in line with the links and pauses: starts the
+   * observer's failure timeout when it stops hearing the subject, forgets a silence whose
+   * cause is gone, and marks the subject up or down accordingly.
+   */
+  private reconsider(observer: string, subject: string): void {
+    const t = this.members.get(observer)
+    if (t === undefined || !this.members.has(subject)) return
+    const key = dirKey(observer, subject)
+    const cause = this.silenceCause(observer, subject)
+    if (cause === undefined) {
+      clearTimeout(this.silenceTimers.get(key))
+      this.silenceTimers.delete(key)
+      this.silent.delete(key)
+    } else if (this.silent.has(key)) {
+      this.silent.set(key, cause)
+    } else if (!this.silenceTimers.has(key)) {
+      const timer = setTimeout(() => {
+        this.silenceTimers.delete(key)
+        const still = this.silenceCause(observer, subject)
+        if (still === undefined || this.members.get(observer) !== t) return
+        this.silent.set(key, still)
+        this.apply(observer, subject, `silent for ${t.failureTimeout} ms (${still})`)
+        // Giving up on a paused node hangs up on it: it will see the observer down too.
+        if (still === 'paused')
+          this.apply(subject, observer, `${observer} hung up while this node was paused`)
+      }, t.failureTimeout)
+      this.silenceTimers.set(key, timer)
+    }
+    this.apply(observer, subject, 'partitioned')
+    this.apply(subject, observer, 'partitioned')
+  }
+
+  /** Marks `subject` up or down at `observer`, as {@link Network.upFor} says. */
+  private apply(observer: string, subject: string, reason: string): void {
+    const t = this.members.get(observer)
+    if (t === undefined) return
+    if (this.upFor(observer, subject)) t.peerUp(subject)
+    else t.peerDown(subject, reason)
+  }
+
+  /** Queues `item` for a paused (or resuming) node; false when the node is not paused. */
+  enqueueFor(nodeId: string, item: () => void): boolean {
+    const pause = this.paused.get(nodeId)
+    if (pause === undefined) return false
+    pause.inbox.push(item)
+    return true
+  }
+
+  /** Why a request from `from` to `to` cannot be answered now, if the network knows. */
+  blockedReason(from: string, to: string): string | undefined {
+    if (this.oneWay.has(dirKey(from, to))) return `a one-way cut drops what ${from} sends to ${to}`
+    if (this.oneWay.has(dirKey(to, from))) return `a one-way cut drops what ${to} sends back`
+    if (this.paused.has(to)) return `${to} is paused`
+    if (this.paused.has(from)) return `${from} (this node) is paused`
+    return undefined
   }
 
   setLink(a: string, b: string, options: LinkOptions): void {
@@ -176,6 +401,18 @@ class Network implements MemoryNetwork {
    */
   send(from: MemoryTransport, to: string, deliver: (target: MemoryTransport) => void): boolean {
     if (!this.reachable(from.nodeId, to)) return false
+    const held = this.paused.get(from.nodeId)
+    if (held !== undefined) {
+      // Nothing leaves a paused node: it goes out, through the links of that time, on resume.
+      held.outbox.push(() => {
+        this.send(from, to, deliver)
+      })
+      return true
+    }
+    // We gave up on a paused node and hung up on it: nothing to send on.
+    if (this.silent.get(dirKey(from.nodeId, to)) === 'paused') return false
+    // Dropped on a one-way cut; the sender cannot tell.
+    if (this.oneWay.has(dirKey(from.nodeId, to))) return true
     const own = this.links.get(pairKey(from.nodeId, to))
     const link = { loss: own?.loss ?? this.defaults.loss, delay: own?.delay ?? this.defaults.delay }
     if (link.loss > 0 && this.random() < link.loss) {
@@ -184,7 +421,14 @@ class Network implements MemoryNetwork {
     }
     const run = () => {
       const target = this.members.get(to)
-      if (target !== undefined && this.reachable(from.nodeId, to)) deliver(target)
+      if (target === undefined || !this.reachable(from.nodeId, to)) return
+      if (this.oneWay.has(dirKey(from.nodeId, to))) return
+      const pause = this.paused.get(to)
+      if (pause === undefined) deliver(target)
+      else
+        pause.inbox.push(() => {
+          if (this.members.get(to) === target) deliver(target)
+        })
     }
     if (link.delay > 0) setTimeout(run, link.delay)
     else queueMicrotask(run)
@@ -199,6 +443,8 @@ class MemoryTransport extends BaseTransport implements Transport {
   constructor(
     private readonly network: Network,
     nodeId: string,
+    /** Silence after which this node sees a peer it no longer hears down, ms. */
+    readonly failureTimeout: number,
     options: ConstructorParameters<typeof BaseTransport>[0],
   ) {
     super(options)
@@ -207,11 +453,20 @@ class MemoryTransport extends BaseTransport implements Transport {
   }
 
   peerUp(nodeId: string): void {
-    this.markUp(nodeId)
+    if (!this.network.enqueueFor(this.nodeId, () => this.markUp(nodeId))) this.markUp(nodeId)
   }
 
   peerDown(nodeId: string, reason: string): void {
-    this.markDown(nodeId, reason)
+    if (!this.network.enqueueFor(this.nodeId, () => this.markDown(nodeId, reason)))
+      this.markDown(nodeId, reason)
+  }
+
+  override stalled(ms: number): void {
+    super.stalled(ms)
+  }
+
+  protected override unreachableReason(nodeId: string): string | undefined {
+    return this.network.blockedReason(this.nodeId, nodeId)
   }
 
   countLoss(): void {

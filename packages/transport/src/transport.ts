@@ -11,12 +11,31 @@ export interface PeerEventDetail {
   nodeId: string
 }
 
+/** Detail of the `stall` event. */
+export interface StallEventDetail {
+  /**
+   * How long this node's event loop was blocked, ms. The libp2p transport measures how late
+   * its liveness timer fired, so this is a lower bound (short by at most one check interval,
+   * `failureTimeout / 8`); the memory network reports the exact length of a `pause()`.
+   */
+  ms: number
+}
+
 /** Events a {@link Transport} dispatches. */
 export interface TransportEvents {
   /** A peer that runs our transport is connected and answering (once per up-period). */
   'peer:up': CustomEvent<PeerEventDetail>
   /** A peer that was up disconnected or fell silent for `failureTimeout` (once per down). */
   'peer:down': CustomEvent<PeerEventDetail>
+  /**
+   * This node's event loop was blocked (a long GC pause, a busy loop, SIGSTOP, a VM stall)
+   * for more than a quarter of `failureTimeout` (libp2p), or the memory network resumed it
+   * from a `pause()`, so what it believes about its peers may be stale: the peers may have given up on it meanwhile, and their input is only now being
+   * read. The libp2p transport gives every peer a fresh `failureTimeout` from the wake before
+   * reporting it down for silence; layers above should re-validate before acting on
+   * suspicions formed around the stall. Dispatched asynchronously, once per stall.
+   */
+  stall: CustomEvent<StallEventDetail>
 }
 
 /** Receives the payloads published on a topic, with the publisher's node id. */
@@ -76,7 +95,8 @@ export type Listener =
 /**
  * A cluster transport: identity, pub/sub, request/response and peer liveness.
  *
- * Events: `peer:up` and `peer:down`, both `CustomEvent<{ nodeId }>`.
+ * Events: `peer:up` and `peer:down`, both `CustomEvent<{ nodeId }>`, and `stall`
+ * (`CustomEvent<{ ms }>`, see {@link TransportEvents}).
  */
 export interface Transport extends EventTarget {
   /** This node's id (a libp2p peer id string for the libp2p transport). */
@@ -109,7 +129,7 @@ export interface Transport extends EventTarget {
   /** Stops gracefully: pending requests reject with {@link TransportStoppedError}. Safe to call twice. */
   stop(): Promise<void>
 
-  /** Listens to `peer:up` / `peer:down` (`event.detail.nodeId`), dispatched asynchronously. */
+  /** Listens to `peer:up` / `peer:down` (`event.detail.nodeId`) or `stall` (`event.detail.ms`), dispatched asynchronously. */
   addEventListener<K extends keyof TransportEvents>(
     type: K,
     listener: (event: TransportEvents[K]) => void,

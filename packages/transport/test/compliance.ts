@@ -264,6 +264,22 @@ export function runTransportTests(name: string, setup: Setup): void {
       expect(Date.now() - started).toBeLessThan(3000)
     })
 
+    it('rejects a request to a node that has stopped with PeerUnreachableError, well before its timeout', async () => {
+      const d = await cluster.add()
+      await waitFor(() => a.peers().includes(d.nodeId) && d.peers().includes(a.nodeId))
+      d.handle('/echo/1', (x) => x)
+      expect([...(await a.request(d.nodeId, '/echo/1', bytes(1)))]).toEqual([1])
+      const down = nextPeerEvent(a, 'peer:down', d.nodeId)
+      await d.stop()
+      await down
+      const started = Date.now()
+      const err = await a.request(d.nodeId, '/echo/1', bytes(2), { timeout: 10_000 }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(PeerUnreachableError)
+      expect(err).not.toBeInstanceOf(TimeoutError)
+      expect((err as PeerUnreachableError).nodeId).toBe(d.nodeId)
+      expect(Date.now() - started).toBeLessThan(5000)
+    })
+
     it('stops gracefully and idempotently', async () => {
       const d = await cluster.add()
       await waitFor(() => d.peers().includes(a.nodeId))

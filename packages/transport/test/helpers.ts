@@ -1,4 +1,6 @@
-import type { Transport } from '@nact-horde/transport'
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { Transport, TransportInit } from '@nact-horde/transport'
 
 /** Polls `predicate` until it holds; rejects with `message` after `timeoutMs`. */
 export async function waitFor(
@@ -47,3 +49,30 @@ export function recordPeerEvents(t: Transport): Array<{ type: string; nodeId: st
 export const bytes = (...values: number[]) => Uint8Array.from(values)
 export const text = (s: string) => new TextEncoder().encode(s)
 export const str = (b: Uint8Array) => new TextDecoder().decode(b)
+
+const NODE_FIXTURE = fileURLToPath(new URL('./fixtures/node.mjs', import.meta.url))
+
+/** A transport running in its own OS process (fixtures/node.mjs). */
+export interface NodeProcess {
+  child: ChildProcess
+  nodeId: string
+  /** The peer:up, peer:down and stall events it reported, in order. */
+  events: Array<{ event: string; detail: { nodeId?: string; ms?: number } }>
+}
+
+/** Forks fixtures/node.mjs with `init` and resolves once its transport runs. */
+export function spawnNode(init: TransportInit): Promise<NodeProcess> {
+  const child = fork(NODE_FIXTURE, [JSON.stringify(init)], {
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const events: NodeProcess['events'] = []
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)))
+    child.on('message', (msg: { type: string; nodeId: string; event: string; detail: never }) => {
+      if (msg.type === 'ready') resolve({ child, nodeId: msg.nodeId, events })
+      else if (msg.type === 'event') events.push({ event: msg.event, detail: msg.detail })
+    })
+  })
+}

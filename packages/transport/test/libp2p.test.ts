@@ -1,5 +1,3 @@
-import { type ChildProcess, fork } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import {
   createTransport,
   InvalidOptionsError,
@@ -11,7 +9,7 @@ import {
 } from '@nact-horde/transport'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runTransportTests } from './compliance.js'
-import { bytes, nextPeerEvent, recordPeerEvents, waitFor } from './helpers.js'
+import { bytes, nextPeerEvent, recordPeerEvents, spawnNode, waitFor } from './helpers.js'
 
 const UNKNOWN_PEER = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq'
 
@@ -42,22 +40,6 @@ runTransportTests('libp2p', (n, options) => cluster(n, options))
 runTransportTests('libp2p, pubsub through gossipsub', (n, options) =>
   cluster(n, { ...options, pubsub: 'gossipsub' }),
 )
-
-const FIXTURE = fileURLToPath(new URL('./fixtures/node.mjs', import.meta.url))
-
-function spawnNode(init: TransportInit): Promise<{ child: ChildProcess; nodeId: string }> {
-  const child = fork(FIXTURE, [JSON.stringify(init)], {
-    execArgv: [],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  return new Promise((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)))
-    child.on('message', (msg: { type: string; nodeId: string }) => {
-      if (msg.type === 'ready') resolve({ child, nodeId: msg.nodeId })
-    })
-  })
-}
 
 describe('libp2p transport', () => {
   const cleanup: Array<() => Promise<void> | void> = []
