@@ -16,7 +16,13 @@ import {
   TransportStoppedError,
 } from './errors.js'
 import type { LogFn } from './options.js'
-import type { RequestHandler, RequestOptions, SubscriptionHandler, TransportStats } from './transport.js'
+import type {
+  PeerEventDetail,
+  RequestHandler,
+  RequestOptions,
+  SubscriptionHandler,
+  TransportStats,
+} from './transport.js'
 
 /** What running a local handler gave: a response, or an error code and message for the caller. */
 export type HandlerResult = { ok: true; data: Uint8Array } | { ok: false; code: number; message: string }
@@ -395,7 +401,7 @@ export abstract class BaseTransport extends EventTarget {
   }
 
   /** Records `nodeId` as down; emits `peer:down` once, and fails its pending requests. */
-  protected markDown(nodeId: string, reason: string): boolean {
+  protected markDown(nodeId: string, reason: string, closed = false): boolean {
     if (!this.upPeers.delete(nodeId)) return false
     this.log('peer down %s (%s)', nodeId, reason)
     this.failRequestsTo(
@@ -405,14 +411,15 @@ export abstract class BaseTransport extends EventTarget {
         `peer ${nodeId} went down (${reason}) before answering: retry when it is up`,
       ),
     )
-    if (!this.stopped) this.emitPeerEvent('peer:down', nodeId)
+    if (!this.stopped) this.emitPeerEvent('peer:down', nodeId, closed ? 'closed' : 'silent')
     return true
   }
 
-  private emitPeerEvent(type: 'peer:up' | 'peer:down', nodeId: string): void {
+  private emitPeerEvent(type: 'peer:up' | 'peer:down', nodeId: string, reason?: 'closed' | 'silent'): void {
+    const detail: PeerEventDetail = reason === undefined ? { nodeId } : { nodeId, reason }
     // Asynchronous, so a listener never runs inside the call that changed the state.
     queueMicrotask(() => {
-      if (!this.stopped) this.dispatchEvent(new CustomEvent(type, { detail: { nodeId } }))
+      if (!this.stopped) this.dispatchEvent(new CustomEvent(type, { detail }))
     })
   }
 

@@ -344,12 +344,17 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     })
   }
 
+  /** Ms of silence after which a peer is reported down. */
+  get failureTimeout(): number {
+    return this.options.failureTimeout
+  }
+
   private onDisconnect(peerId: PeerId): void {
     const id = peerId.toString()
     const session = this.sessions.get(id)
     this.sessions.delete(id)
     if (session !== undefined) for (const c of session.channels) c.stream.abort(new Error('disconnected'))
-    this.markDown(id, 'disconnected')
+    this.markDown(id, 'disconnected', true)
     this.scheduleRedial(id)
   }
 

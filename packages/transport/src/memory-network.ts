@@ -457,8 +457,10 @@ class MemoryTransport extends BaseTransport implements Transport {
   }
 
   peerDown(nodeId: string, reason: string): void {
-    if (!this.network.enqueueFor(this.nodeId, () => this.markDown(nodeId, reason)))
-      this.markDown(nodeId, reason)
+    // A member that stopped closed its connections; a cut or a pause is only silence.
+    const closed = reason === 'stopped'
+    if (!this.network.enqueueFor(this.nodeId, () => this.markDown(nodeId, reason, closed)))
+      this.markDown(nodeId, reason, closed)
   }
 
   override stalled(ms: number): void {

@@ -9,6 +9,12 @@
 export interface PeerEventDetail {
   /** The node that came up or went down. */
   nodeId: string
+  /**
+   * On `peer:down`: how it was lost — `closed` (its connection was closed or reset: the process
+   * is gone, or the peer hung up) or `silent` (nothing heard for `failureTimeout`: it may be
+   * dead, paused, or cut off). The layer above weighs the two differently.
+   */
+  reason?: 'closed' | 'silent'
 }
 
 /** Detail of the `stall` event. */
@@ -101,6 +107,8 @@ export type Listener =
 export interface Transport extends EventTarget {
   /** This node's id (a libp2p peer id string for the libp2p transport). */
   readonly nodeId: string
+  /** Ms of silence after which a peer is reported down (when the transport judges silence). */
+  readonly failureTimeout?: number
   /** Addresses others can bootstrap from; for libp2p each ends in `/p2p/<nodeId>`. */
   readonly addresses: string[]
 
