@@ -1,9 +1,10 @@
 // Failure authority on the memory network: no node acts alone on its own view of who is dead.
 // Each scenario samples what every node actually runs (its local supervisor), not only what
 // the map says.
+
+import { uniformQuorumDistribution } from 'nact-horde'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Cluster, type TestNode, waitFor } from './cluster.js'
-import { uniformQuorumDistribution } from 'nact-horde'
 
 let cluster: Cluster | undefined
 afterEach(async () => {
@@ -41,7 +42,7 @@ describe('one cut link', () => {
       cluster.network.partition([a.horde.nodeId], [c.horde.nodeId])
       // Each end suspects the other, alone: no agreement, so no failover and no claim-back.
       await waitFor(
-        () => a.horde.members().some((m) => m.nodeId === c.horde.nodeId && m.status === 'suspected'),
+        () => a.horde.members().some((m) => m.nodeId === c.horde.nodeId && m.status !== 'alive'),
         2000,
         'a to suspect c',
       )
@@ -65,13 +66,22 @@ describe('terminate wins over a concurrent move', () => {
     for (let trial = 0; trial < 5; trial++) {
       cluster = await Cluster.start(3)
       const all = ids(30, `t${trial}`)
-      for (const id of all) await cluster.nodes[0]!.horde.startChild({ id, behaviour: 'counter' })
+      for (const id of all) await cluster.nodes[0]!.horde.startChild({ id, behaviour: 'slowStop' })
       await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
       const leaving = cluster.nodes.find((n) => n.horde.localChildren().length > 3)!
       const other = cluster.nodes.find((n) => n !== leaving)!
       const victims = leaving.horde.localChildren().map((c) => c.id)
       const stopping = leaving.horde.stop()
-      // Terminate each of the leaving node's children while they are being moved.
+      // Once the others know it is leaving its children are being drained (150 ms each):
+      // terminate each of them while it is being moved.
+      await waitFor(
+        () =>
+          other.horde
+            .members()
+            .some((m) => m.nodeId === leaving.horde.nodeId && m.status === 'shutting_down'),
+        2000,
+        'the others to see it leaving',
+      )
       await Promise.all(victims.map((id) => other.horde.terminateChild(id).catch(() => undefined)))
       await stopping
       leaving.alive = false
@@ -85,4 +95,68 @@ describe('terminate wins over a concurrent move', () => {
       cluster = undefined
     }
   }, 60_000)
+})
+
+describe('a paused node', () => {
+  for (const victimIndex of [0, 2]) {
+    it(`node ${victimIndex} paused for 2 × failureTimeout, then resumed: it starts none of the others’ children and exactly-once returns within failureTimeout`, async () => {
+      cluster = await Cluster.start(3)
+      const all = ids(90)
+      for (const id of all) await cluster.nodes[1]!.horde.startChild({ id, behaviour: 'plain' })
+      await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+      const paused = cluster.nodes[victimIndex]!
+      const own = new Set(paused.horde.localChildren().map((c) => c.id))
+      const others = cluster.nodes.filter((n) => n !== paused)
+      cluster.network.pause(paused.horde.nodeId)
+      // The others agree that it is down and take its children.
+      await waitFor(
+        () => others.reduce((s, n) => s + n.horde.localChildren().length, 0) === all.length,
+        2000,
+        'the others to run everything',
+      )
+      await new Promise((r) => setTimeout(r, 300))
+      let strangers = 0
+      let sampling = true
+      const sampler = (async () => {
+        while (sampling) {
+          for (const c of paused.horde.localChildren()) if (!own.has(c.id)) strangers++
+          await new Promise((r) => setTimeout(r, 5))
+        }
+      })()
+      const resumed = Date.now()
+      await cluster.network.resume(paused.horde.nodeId)
+      await waitFor(() => cluster!.exactlyOnce(all), 300, 'exactly once within failureTimeout of the resume')
+      const took = Date.now() - resumed
+      await cluster.settle()
+      await new Promise((r) => setTimeout(r, 300))
+      sampling = false
+      await sampler
+      expect(strangers).toBe(0)
+      expect(await cluster.exactlyOnce(all)).toBe(true)
+      expect(took).toBeLessThanOrEqual(300)
+      expect(paused.horde.metrics().stalls).toBeGreaterThanOrEqual(1)
+    })
+  }
+})
+
+describe('an asymmetric link', () => {
+  it('b stops hearing a (a still hears b): nobody is downed and nothing runs twice', async () => {
+    cluster = await Cluster.start(3)
+    const all = ids(60)
+    for (const id of all) await cluster.nodes[2]!.horde.startChild({ id, behaviour: 'plain' })
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+    const [a, b] = cluster.nodes as [TestNode, TestNode, TestNode]
+    cluster.network.cutOneWay(a.horde.nodeId, b.horde.nodeId)
+    await waitFor(
+      () => b.horde.members().some((m) => m.nodeId === a.horde.nodeId && m.status !== 'alive'),
+      2000,
+      'b to suspect a',
+    )
+    expect(await worstCopies(cluster, 1500)).toBe(1)
+    expect(await cluster.exactlyOnce(all)).toBe(true)
+    expect(sum(cluster, (m) => m.conflicts + m.failovers)).toBe(0)
+    cluster.network.heal()
+    await cluster.settle()
+    expect(await cluster.exactlyOnce(all)).toBe(true)
+  })
 })

@@ -46,6 +46,13 @@ export const behaviours: Record<string, Behaviour> = {
     init: () => 0,
     handle: (s: number) => s + 1,
   },
+  /** Takes 150 ms to stop (its terminate hook), so a planned move is long enough to race with. */
+  slowStop: {
+    init: () => 0,
+    handle: (s: number) => s + 1,
+    terminate: () => new Promise<void>((r) => setTimeout(r, 150)),
+    handoff: { save: (s: number) => s, restore: (saved: unknown) => saved as number },
+  },
   /** Keeps every message in order; answers `{ dump: replyTo }` with the list. */
   log: {
     init: () => [] as unknown[],
