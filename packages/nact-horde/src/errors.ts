@@ -85,6 +85,28 @@ export class TimeoutError extends HordeError {
   }
 }
 
+/**
+ * A child's `init` (or `handoff.restore`) did not settle within the `startTimeout` option. Its
+ * incarnation is stopped and the timeout counts as a crash: a restarted child is restarted again
+ * (within the restart intensity), a first start rejects with this error. A `TimeoutError`, so
+ * `instanceof TimeoutError` catches it too.
+ */
+export class StartTimeoutError extends TimeoutError {
+  /** Always `'StartTimeoutError'`: tell errors apart by `name` or class. */
+  override name = 'StartTimeoutError'
+  constructor(
+    /** The child whose start timed out. */
+    readonly id: string,
+    /** The `startTimeout` option in force, ms. */
+    timeout: number,
+  ) {
+    super(
+      `child '${id}' did not finish init (or handoff.restore) within ${timeout} ms and was stopped; make init return sooner (send slow setup work to the child as a message) or raise the startTimeout option`,
+      timeout,
+    )
+  }
+}
+
 /** No child with this id exists. */
 export class NotFoundError extends HordeError {
   /** Always `'NotFoundError'`: tell errors apart by `name` or class. */

@@ -4,6 +4,7 @@ import createDebug from 'debug'
 import { Packr, Unpackr } from 'msgpackr'
 import { NotSerializableError } from './errors.js'
 import { type NactContext, type NactRef, nact } from './local/nact.js'
+import { ProtocolError } from './protocol.js'
 
 const log = createDebug('horde:routing')
 
@@ -21,6 +22,12 @@ const log = createDebug('horde:routing')
  * - A message for a child that is moving or restarting waits (bounded) until it runs again;
  *   one that cannot be delivered becomes a `message:dead` event with its reason — never a
  *   silent drop.
+ * - Each message carries its journey from node to node: how often it was passed on (hops) and
+ *   its age (ms since it was first routed; an age, not a timestamp, as clocks differ between
+ *   machines). So two nodes whose replicas disagree about the owner cannot pass it back and
+ *   forth for ever: past MAX_HOPS it is `unreachable`, past `maxWait` `expired`, on whichever
+ *   node it is. A message handed back to the node it came from waits there first (BOUNCE_DELAY),
+ *   giving the replicas time to agree.
  * - Proxy actors that stay idle are stopped; a later message to one re-creates it on demand,
  *   so a ref kept in some actor's state never goes stale.
  */
@@ -47,8 +54,9 @@ export type Location =
  * Why a message was not delivered (the `reason` of a `message:dead` event). Raised by the
  * router: `not_found` (no child with this id), `buffer_full` (more than `maxBuffer` held for
  * the child), `not_serializable` (not JSON-like data, Uint8Array or nact refs), `unreachable`
- * (the horde is stopping, or the message bounced between nodes too often), `expired` (held
- * longer than `maxWait`). Raised by the child's own node, for messages it had accepted:
+ * (the horde is stopping, or the message was passed on between nodes 4 times without reaching
+ * its child), `expired` (not delivered within `maxWait` ms of being sent — its age travels with
+ * it from node to node). Raised by the child's own node, for messages it had accepted:
  * `crashed` (handling it crashed the child, which restarts per its restart type), `stopped`
  * (the child stopped for good), `failed` (given up after exceeding its restart intensity),
  * `start_failed` (its first `init` failed).
@@ -67,7 +75,10 @@ export type DeadReason =
 export interface RouterOptions {
   /** Messages held per child while it runs nowhere. @default 1000 */
   maxBuffer?: number
-  /** How long a held message may wait for its child to run again, ms. @default 10000 */
+  /**
+   * How long a message may take to reach its child, ms, counted from when it was first routed
+   * (across every node it passes): older, it is no longer held nor passed on. @default 10000
+   */
   maxWait?: number
   /** Proxy actors idle this long are stopped (re-created on use), ms. @default 60000 */
   idleTimeout?: number
@@ -79,12 +90,28 @@ const REF = '\u0000nact-ref'
 /** Marker of a nact ref on the wire: node, system name, ref type, path parts or temp id. */
 type RefMarker = { [REF]: [node: string, system: string, type: string, key: string[] | number] }
 
-/** On the wire: a message for a child (0) or for an actor on the receiving node (1). */
+/**
+ * On the wire: a message for a child (0) or for an actor on the receiving node (1), with the
+ * times it was passed on so far and its age in ms. While queued here the last field holds the
+ * local time it was first routed instead; it becomes an age just before the batch is packed.
+ * A 5-field entry (no age, from an older version) is taken as age 0.
+ */
 type Item =
-  | [kind: 0, id: string, message: unknown, sender: unknown, hops: number]
-  | [kind: 1, ref: RefMarker, message: unknown, sender: unknown, hops: number]
+  | [kind: 0, id: string, message: unknown, sender: unknown, hops: number, age: number]
+  | [kind: 1, ref: RefMarker, message: unknown, sender: unknown, hops: number, age: number]
 
-const MAX_HOPS = 4
+/** A batch entry as received: without the age when it comes from an older version. */
+type ReceivedItem =
+  | [kind: 0, id: string, message: unknown, sender: unknown, hops: number, age?: number]
+  | [kind: 1, ref: RefMarker, message: unknown, sender: unknown, hops: number, age?: number]
+
+/** Times a message may be passed on to another node; one more is `unreachable`. */
+export const MAX_HOPS = 4
+/**
+ * How long a message handed back to the node it came from waits before it is passed back again,
+ * ms: about a sync round, for the two nodes' replicas to agree on the owner.
+ */
+export const BOUNCE_DELAY = 1000
 /** How often held messages are retried and idle proxies looked for, ms. */
 const SWEEP_INTERVAL = 250
 /** How long a message for an id this node has never heard of waits for its record, ms. */
@@ -97,10 +124,22 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsTyp
 const require = createRequire(import.meta.url)
 const systemMap = require('nact/lib/system-map') as { find(system: string, ref: unknown): unknown }
 
-interface Held {
+/** A message's journey so far; kept while it is held, carried (as hops and age) on the wire. */
+export interface Trip {
+  /** Times it was passed on to another node. */
+  hops: number
+  /** When it was first routed, on this process's clock. */
+  since: number
+  /** The node that passed it to this one. */
+  from?: string
+  /** When this node first held it. */
+  heldAt?: number
+}
+
+interface Held extends Trip {
   message: unknown
   sender: NactRef | undefined
-  since: number
+  heldAt: number
 }
 
 interface Proxy {
@@ -121,7 +160,10 @@ export class Router {
   private readonly idleTimeout: number
   private readonly maxBatch: number
   private stopped = false
-  readonly stats = { routedOut: 0, routedIn: 0, batchesOut: 0, dead: 0 }
+  /** `drain()` was called: hold nothing back for BOUNCE_DELAY any more. */
+  private leaving = false
+  /** Counters; `malformed` counts batch entries from other nodes dropped as not of this protocol. */
+  readonly stats = { routedOut: 0, routedIn: 0, batchesOut: 0, dead: 0, malformed: 0 }
 
   constructor(
     private readonly host: RouterHost,
@@ -144,32 +186,43 @@ export class Router {
     return this.proxy(`c${JSON.stringify([id])}`).ref
   }
 
-  /** Routes a message to child `id` (what a `ref(id)` proxy does with what it receives). */
-  route(id: string, message: unknown, sender: NactRef | undefined, hops = 0, from?: string): void {
+  /**
+   * Routes a message to child `id` (what a `ref(id)` proxy does with what it receives). `trip`
+   * is the journey of a message that came from another node or was held here; none: a new one.
+   */
+  route(id: string, message: unknown, sender: NactRef | undefined, trip?: Trip): void {
     if (this.stopped) {
       this.dead(id, 'unreachable', message)
       return
     }
+    const now = Date.now()
+    const t: Trip = trip ?? { hops: 0, since: now }
     const where = this.host.locate(id)
-    // The node that sent us this believes we run the child; if our replica says that node does,
-    // one of the two views is behind (a move is in flight): wait for ours to catch up rather
-    // than bounce the message back and forth.
-    if (where.kind === 'remote' && where.node === from) {
-      this.hold(id, message, sender)
+    if (where.kind === 'local') {
+      if (!this.host.deliverLocal(id, message, sender)) log('%s: not accepted locally', id)
+      return
+    }
+    // Only the child's own node delivers a message past its time; the others give it up.
+    if (now - t.since > this.maxWait) {
+      this.dead(id, 'expired', message)
       return
     }
     switch (where.kind) {
-      case 'local':
-        if (!this.host.deliverLocal(id, message, sender)) log('%s: not accepted locally', id)
-        return
       case 'remote': {
-        if (hops >= MAX_HOPS) {
+        // The node that sent us this believes we run the child, ours that it does: one of the
+        // two replicas is behind (a move is in flight). Wait for them to agree before handing
+        // it back; if ours catches up meanwhile, the sweep sends it on.
+        if (where.node === t.from && !this.leaving && now - (t.heldAt ?? now) < BOUNCE_DELAY) {
+          this.hold(id, message, sender, t)
+          return
+        }
+        if (t.hops >= MAX_HOPS) {
           this.dead(id, 'unreachable', message)
           return
         }
         let wire: Item
         try {
-          wire = [0, id, this.exportValue(message), this.exportSender(sender), hops + 1]
+          wire = [0, id, this.exportValue(message), this.exportSender(sender), t.hops + 1, t.since]
         } catch (err) {
           this.dead(id, 'not_serializable', message, err)
           return
@@ -178,12 +231,12 @@ export class Router {
         return
       }
       case 'wait':
-        this.hold(id, message, sender)
+        this.hold(id, message, sender, t)
         return
       case 'none':
         // This node's replica may not have the child's record yet (it was just started on
         // another node): hold the message briefly before calling the id unknown.
-        this.hold(id, message, sender)
+        this.hold(id, message, sender, t)
         return
     }
   }
@@ -193,22 +246,45 @@ export class Router {
     const waiting = this.held.get(id)
     if (waiting === undefined) return
     this.held.delete(id)
-    for (const h of waiting) this.route(id, h.message, h.sender)
+    for (const h of waiting) this.route(id, h.message, h.sender, h)
   }
 
-  /** Takes a batch another node sent. Throws on bytes that are not a batch. */
+  /**
+   * Takes a batch another node sent. Throws ProtocolError on bytes that are not a batch; an
+   * entry that is not of the protocol is dropped and counted (`stats.malformed`).
+   */
   receiveBatch(bytes: Uint8Array, from: string): void {
-    const items = unpackr.unpack(bytes) as unknown
-    if (!Array.isArray(items)) throw new TypeError('a delivery batch must be an array')
-    for (const item of items) {
-      if (!Array.isArray(item) || item.length !== 5 || typeof item[4] !== 'number') continue
+    let items: unknown
+    try {
+      items = unpackr.unpack(bytes)
+    } catch {
+      items = undefined
+    }
+    if (!Array.isArray(items)) {
+      this.stats.malformed++
+      throw new ProtocolError('a delivery batch must be a MessagePack array of entries')
+    }
+    const now = Date.now()
+    for (const item of items as unknown[]) {
+      if (!isItem(item)) {
+        this.stats.malformed++
+        log('dropped a malformed batch entry from %s', from)
+        continue
+      }
       this.stats.routedIn++
-      const message = this.importValue(item[2])
-      const sender = item[3] === null ? undefined : (this.importValue(item[3]) as NactRef)
-      if (item[0] === 0 && typeof item[1] === 'string') this.route(item[1], message, sender, item[4], from)
-      else if (item[0] === 1 && isMarker(item[1])) {
-        const ref = this.importRef(item[1])
-        if (ref !== undefined) nact.dispatch(ref, message, sender)
+      try {
+        const message = this.importValue(item[2])
+        const sender = item[3] === null ? undefined : (this.importValue(item[3]) as NactRef)
+        if (item[0] === 0) {
+          this.route(item[1], message, sender, { hops: item[4], since: now - (item[5] ?? 0), from })
+        } else {
+          const ref = this.importRef(item[1])
+          if (ref !== undefined) nact.dispatch(ref, message, sender)
+        }
+      } catch (err) {
+        // Not expected (the entry's shape was checked), but one entry never fails the batch.
+        this.stats.malformed++
+        log('dropped a batch entry from %s that could not be taken: %O', from, err)
       }
     }
   }
@@ -222,8 +298,14 @@ export class Router {
     return { proxies: this.proxies.size, held, queued }
   }
 
-  /** Resolves once every queued message has been handed to its node (or `timeout` ms pass). */
+  /**
+   * This node is leaving: sends on what it holds for children that run elsewhere (even back to
+   * the node a message came from, without waiting BOUNCE_DELAY — held here it would be lost), and
+   * resolves once every queued message has been handed to its node (or `timeout` ms pass).
+   */
   async drain(timeout: number): Promise<void> {
+    this.leaving = true
+    for (const [id] of [...this.held]) if (this.host.locate(id).kind === 'remote') this.ready(id)
     if (this.queues.size === 0) return
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -265,8 +347,17 @@ export class Router {
     await new Promise((r) => setImmediate(r))
     while (q.items.length > 0) {
       const batch = q.items.splice(0, this.maxBatch)
+      // Queued entries hold the time they were first routed: on the wire, their age.
+      const now = Date.now()
+      for (const item of batch) item[5] = Math.max(0, now - item[5])
+      let packed: Uint8Array
       try {
-        await this.host.sendBatch(node, packr.pack(batch))
+        packed = packr.pack(batch)
+      } finally {
+        for (const item of batch) item[5] = now - item[5]
+      }
+      try {
+        await this.host.sendBatch(node, packed)
         this.stats.batchesOut++
       } catch (err) {
         log('batch to %s failed (%s): re-routing %d messages', node, (err as Error).message, batch.length)
@@ -285,10 +376,12 @@ export class Router {
     const message = this.importValue(item[2])
     const sender = item[3] === null ? undefined : (this.importValue(item[3]) as NactRef)
     if (item[0] === 0) {
+      // The hop that failed does not count; the time it took does.
+      const trip: Trip = { hops: item[4] - 1, since: item[5] }
       const where = this.host.locate(item[1])
       // The node we sent to is unreachable: hold the message until the child runs elsewhere.
-      if (where.kind === 'remote' || where.kind === 'wait') this.hold(item[1], message, sender)
-      else this.route(item[1], message, sender, item[4])
+      if (where.kind === 'remote' || where.kind === 'wait') this.hold(item[1], message, sender, trip)
+      else this.route(item[1], message, sender, trip)
     } else {
       this.dead(`ref:${item[1][REF][0]}`, 'unreachable', message)
     }
@@ -296,7 +389,11 @@ export class Router {
 
   // ——— messages waiting for their child ———
 
-  private hold(id: string, message: unknown, sender: NactRef | undefined): void {
+  private hold(id: string, message: unknown, sender: NactRef | undefined, trip: Trip): void {
+    if (Date.now() - trip.since > this.maxWait) {
+      this.dead(id, 'expired', message)
+      return
+    }
     let list = this.held.get(id)
     if (list === undefined) {
       list = []
@@ -306,27 +403,31 @@ export class Router {
       this.dead(id, 'buffer_full', message)
       return
     }
-    list.push({ message, sender, since: Date.now() })
+    const { hops, since, from } = trip
+    list.push({ message, sender, hops, since, from, heldAt: trip.heldAt ?? Date.now() })
   }
 
   private sweep(): void {
     const now = Date.now()
-    for (const [id, list] of this.held) {
+    // A snapshot: a message handed back too soon is held again, under an id this loop would revisit.
+    for (const [id, list] of [...this.held]) {
       const where = this.host.locate(id)
       if (where.kind === 'local' || (where.kind === 'remote' && !this.stopped)) {
         // Its owner is known again (a failover finished): deliver in order.
         this.ready(id)
         continue
       }
-      if (where.kind === 'none') {
-        while (list.length > 0 && now - list[0]!.since > NOT_FOUND_GRACE)
-          this.dead(id, 'not_found', list.shift()!.message)
-        if (list.length === 0) this.held.delete(id)
-        continue
+      // Ages came with the messages, so the list is not in age order: look at each.
+      const keep: Held[] = []
+      for (const h of list) {
+        if (now - h.since > this.maxWait) this.dead(id, 'expired', h.message)
+        // An unknown id's grace counts from when this node held it: the record may be on its way.
+        else if (where.kind === 'none' && now - h.heldAt > NOT_FOUND_GRACE)
+          this.dead(id, 'not_found', h.message)
+        else keep.push(h)
       }
-      while (list.length > 0 && now - list[0]!.since > this.maxWait)
-        this.dead(id, 'expired', list.shift()!.message)
-      if (list.length === 0) this.held.delete(id)
+      if (keep.length === 0) this.held.delete(id)
+      else if (keep.length !== list.length) this.held.set(id, keep)
     }
     for (const [key, p] of this.proxies) if (now - p.lastUsed > this.idleTimeout) this.retire(key)
   }
@@ -439,7 +540,7 @@ export class Router {
       this.touch(key)
       let item: Item
       try {
-        item = [1, marker, this.exportValue(message), this.exportSender(ctx.sender), 1]
+        item = [1, marker, this.exportValue(message), this.exportSender(ctx.sender), 1, Date.now()]
       } catch (err) {
         this.dead(`ref:${target[0]}`, 'not_serializable', message, err)
         return state
@@ -495,6 +596,18 @@ function isNactRef(v: object): v is NactRef {
     r.system !== null &&
     typeof r.system.name === 'string'
   )
+}
+
+/**
+ * A batch entry as another node sent it: every field checked, so nothing of the wrong type
+ * reaches a behaviour or the router's bookkeeping. 5 fields: an older sender, without the age.
+ */
+function isItem(v: unknown): v is ReceivedItem {
+  if (!Array.isArray(v) || (v.length !== 5 && v.length !== 6)) return false
+  const [kind, target, , , hops, age] = v as unknown[]
+  if (!Number.isSafeInteger(hops) || (hops as number) < 0) return false
+  if (v.length === 6 && !(typeof age === 'number' && age >= 0 && Number.isFinite(age))) return false
+  return (kind === 0 && typeof target === 'string') || (kind === 1 && isMarker(target))
 }
 
 function isMarker(v: unknown): v is RefMarker {

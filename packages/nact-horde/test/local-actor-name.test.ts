@@ -5,26 +5,26 @@ import { NACT_NAME_PATTERN, nact } from '../src/local/nact.js'
 
 // Well-formed strings of any code points (astral ones included), as ids may be.
 const anyId = fc.string({ unit: 'binary', minLength: 1, maxLength: 64 })
-const anyIncarnation = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })
+const anySerial = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })
 
 describe('child actor names', () => {
   const system = nact.start()
   afterAll(() => nact.stop(system))
 
-  it('always match nact’s name pattern and decode back to (id, incarnation)', () => {
+  it('always match nact’s name pattern and decode back to (id, serial)', () => {
     fc.assert(
-      fc.property(anyId, anyIncarnation, (id, incarnation) => {
-        const name = encodeChildName(id, incarnation)
+      fc.property(anyId, anySerial, (id, serial) => {
+        const name = encodeChildName(id, serial)
         expect(name).toMatch(NACT_NAME_PATTERN)
-        expect(decodeChildName(name)).toEqual({ id, incarnation })
+        expect(decodeChildName(name)).toEqual({ id, serial })
       }),
       { numRuns: 2000 },
     )
   })
 
-  it('are distinct for distinct (id, incarnation)', () => {
+  it('are distinct for distinct (id, serial)', () => {
     fc.assert(
-      fc.property(anyId, anyId, anyIncarnation, anyIncarnation, (a, b, i, j) => {
+      fc.property(anyId, anyId, anySerial, anySerial, (a, b, i, j) => {
         fc.pre(a !== b || i !== j)
         expect(encodeChildName(a, i)).not.toBe(encodeChildName(b, j))
       }),

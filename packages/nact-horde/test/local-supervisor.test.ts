@@ -7,6 +7,7 @@ import {
   NodeShuttingDownError,
   NotFoundError,
   RestartIntensityError,
+  StartTimeoutError,
   TimeoutError,
   UnknownBehaviourError,
 } from '../src/errors.js'
@@ -92,6 +93,8 @@ interface ProbeArgs {
   start?: number
   failInit?: 'sync' | 'async'
   slowInit?: number
+  /** `init` never settles: always, or only after a restart. */
+  hangInit?: 'always' | 'restart'
 }
 
 /** What the behaviours did, in order, across the test. */
@@ -103,6 +106,8 @@ const probe: Behaviour<ProbeState, ProbeArgs | undefined, ProbeMsg> = {
   async init(args, ctx: ChildContext) {
     trace.push({ what: 'init', id: ctx.id, incarnation: ctx.incarnation })
     if (args?.slowInit) await new Promise((r) => setTimeout(r, args.slowInit))
+    if (args?.hangInit === 'always' || (args?.hangInit === 'restart' && ctx.incarnation > 1))
+      await new Promise(() => {})
     if (args?.failInit === 'sync') throw new Error('init failed')
     if (args?.failInit === 'async') {
       await tick()
@@ -184,7 +189,20 @@ const movable: Behaviour<ProbeState, ProbeArgs | undefined, ProbeMsg> = {
   },
 }
 
-const behaviours = { probe, syncCounter, hangingTerminate, throwingTerminate, rejectingTerminate, movable }
+const hangingRestore: Behaviour<ProbeState, ProbeArgs | undefined, ProbeMsg> = {
+  ...probe,
+  handoff: { save: (state) => state, restore: () => new Promise<ProbeState>(() => {}) },
+}
+
+const behaviours = {
+  probe,
+  syncCounter,
+  hangingTerminate,
+  throwingTerminate,
+  rejectingTerminate,
+  movable,
+  hangingRestore,
+}
 
 // ---- fixture ----
 
@@ -286,6 +304,10 @@ describe('LocalSupervisor: starting', () => {
     expect(() => supervisor({ node: '' })).toThrow(InvalidOptionsError)
     expect(() => supervisor({ maxRestarts: -1 })).toThrow(InvalidOptionsError)
     expect(() => supervisor({ maxSeconds: 0 })).toThrow(InvalidOptionsError)
+    for (const startTimeout of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 86_400_001, '100' as never]) {
+      expect(() => supervisor({ startTimeout }), String(startTimeout)).toThrow(/startTimeout/)
+    }
+    expect(() => supervisor({ startTimeout: 1 })).not.toThrow()
     expect(() => supervisor({ system: { system: { name: 'no-such-system' } } })).toThrow(InvalidOptionsError)
   })
 
@@ -306,6 +328,162 @@ describe('LocalSupervisor: starting', () => {
       expect(sup.count()).toBe(1)
     },
   )
+})
+
+describe('LocalSupervisor: an init that never settles', () => {
+  it.each([
+    ['init', { id: 'h', behaviour: 'probe', args: { hangInit: 'always' } }, {}],
+    ['handoff.restore', { id: 'h', behaviour: 'hangingRestore' }, { restoreState: { n: 1 } }],
+  ] as const)('fails the first start after startTimeout (%s), leaving nothing', async (_, spec, opts) => {
+    const sup = supervisor({ startTimeout: 80 })
+    const events = recordEvents(sup)
+    const t0 = Date.now()
+    const started = sup.start(spec, opts).catch((e: unknown) => e)
+    expect(sup.has('h')).toBe(true) // known (and its id taken) while init runs
+    await expect(sup.start(spec)).rejects.toBeInstanceOf(AlreadyStartedError)
+    sup.send('h', { op: 'record', v: 1 })
+    const err = await started
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(75)
+    expect(err).toBeInstanceOf(StartTimeoutError)
+    expect(err).toBeInstanceOf(TimeoutError)
+    expect(err).toMatchObject({ name: 'StartTimeoutError', id: 'h', timeout: 80 })
+    expect((err as Error).message).toMatch(/startTimeout/)
+    expect(sup.has('h')).toBe(false)
+    expect(sup.count()).toBe(0)
+    expect(events.map((e) => [e.type, e.detail.reason])).toEqual([['message:dead', 'start_failed']])
+    await sup.start({ id: 'h', behaviour: 'probe' }) // the id is free again
+    expect((await get(sup, 'h')).n).toBe(0)
+  })
+
+  it('after a restart counts as a crash: the restart intensity applies', async () => {
+    const sup = supervisor({ startTimeout: 50, maxRestarts: 1 })
+    const events = recordEvents(sup)
+    await sup.start({ id: 'r', behaviour: 'probe', args: { hangInit: 'restart' } })
+    const failed = nextEvent(sup, 'child:failed')
+    sup.send('r', { op: 'crash' })
+    const d = await failed
+    // the crash restarted it once; its second init hung: a crash beyond maxRestarts 1
+    expect(d).toMatchObject({ id: 'r', incarnation: 2, reason: 'crash' })
+    expect(d.error).toBeInstanceOf(RestartIntensityError)
+    expect(d.error.cause).toBeInstanceOf(StartTimeoutError)
+    expect(events.map((e) => e.type)).toEqual([
+      'child:started',
+      'message:dead',
+      'child:restarted',
+      'child:failed',
+    ])
+    expect(sup.has('r')).toBe(false)
+  })
+
+  it('a timed-out init that settles later changes nothing', async () => {
+    const sup = supervisor({ startTimeout: 30 })
+    const events = recordEvents(sup)
+    await expect(
+      sup.start({ id: 'late', behaviour: 'probe', args: { slowInit: 80 } }),
+    ).rejects.toBeInstanceOf(StartTimeoutError)
+    await new Promise((r) => setTimeout(r, 100)) // the init resolves meanwhile
+    expect(sup.has('late')).toBe(false)
+    expect(events).toEqual([])
+  })
+
+  it('terminate during a pending first init stops it: the start rejects and the child is gone', async () => {
+    const sup = supervisor({ startTimeout: 100 })
+    const started = sup
+      .start({
+        id: 't',
+        behaviour: 'probe',
+        args: { hangInit: 'always' },
+        shutdown: Number.POSITIVE_INFINITY,
+      })
+      .catch((e: unknown) => e)
+    await tick()
+    const t0 = Date.now()
+    await sup.terminate('t')
+    expect(Date.now() - t0).toBeLessThan(1100)
+    expect(await started).toBeInstanceOf(StartTimeoutError)
+    expect(sup.has('t')).toBe(false)
+    await expect(sup.terminate('t')).rejects.toBeInstanceOf(NotFoundError)
+  })
+
+  it('stopAll resolves within its bound whatever the children do', async () => {
+    const sup = supervisor({ startTimeout: 150 })
+    const events = recordEvents(sup)
+    const forever = Number.POSITIVE_INFINITY
+    await sup.start({ id: 'hang-term', behaviour: 'hangingTerminate', shutdown: 100 })
+    await sup.start({ id: 'throw-term', behaviour: 'throwingTerminate', shutdown: forever })
+    await sup.start({ id: 'reject-term', behaviour: 'rejectingTerminate', shutdown: forever })
+    await sup.start({ id: 'hang-msg', behaviour: 'probe', shutdown: 100 })
+    sup.send('hang-msg', { op: 'hang' })
+    await sup.start({
+      id: 'hang-restart',
+      behaviour: 'probe',
+      args: { hangInit: 'restart' },
+      shutdown: forever,
+    })
+    const restarted = nextEvent(sup, 'child:restarted')
+    sup.send('hang-restart', { op: 'crash' })
+    await restarted // its second init hangs
+    const pending = sup
+      .start({ id: 'hang-init', behaviour: 'probe', args: { hangInit: 'always' }, shutdown: forever })
+      .catch((e: unknown) => e)
+    await waitFor(() => trace.some((t) => t.what === 'begin-hang'), 2000, 'the hanging message')
+    const t0 = Date.now()
+    await sup.stopAll()
+    // shutdown 100 + 1 s for the kill; the pending inits end at startTimeout (150)
+    expect(Date.now() - t0).toBeLessThan(1100)
+    expect(await pending).toBeInstanceOf(StartTimeoutError)
+    expect(sup.count()).toBe(0)
+    expect(sup.has('hang-init')).toBe(false)
+    expect(
+      events
+        .filter((e) => e.type === 'child:stopped')
+        .map((e) => [e.detail.id, e.detail.reason])
+        .sort(),
+    ).toEqual([
+      ['hang-msg', 'killed'],
+      ['hang-restart', 'crash'],
+      ['hang-term', 'killed'],
+      ['reject-term', 'shutdown'],
+      ['throw-term', 'shutdown'],
+    ])
+    expect(events.some((e) => e.type === 'child:failed')).toBe(false) // stopped, not given up
+  })
+})
+
+describe('LocalSupervisor: incarnation numbers', () => {
+  it('count the runs of each child separately; actor names are never reused', async () => {
+    const sup = supervisor({ maxRestarts: 10 })
+    const started: unknown[] = []
+    sup.addEventListener('child:started', (e) => started.push(e.detail))
+    for (const id of ['a', 'b', 'c'])
+      expect(await sup.start({ id, behaviour: 'probe' })).toEqual({ id, incarnation: 1 })
+    expect(started).toEqual(['a', 'b', 'c'].map((id) => ({ id, incarnation: 1 })))
+    expect(trace.map((t) => t.incarnation)).toEqual([1, 1, 1])
+
+    const names = new Set<string | undefined>(['a', 'b', 'c'].map((id) => (sup.ref(id) as NactRef).name))
+    for (const expected of [2, 3]) {
+      const restarted = nextEvent(sup, 'child:restarted')
+      sup.send('b', { op: 'crash' })
+      expect(await restarted).toMatchObject({ id: 'b', incarnation: expected })
+      expect((await get(sup, 'b')).incarnation).toBe(expected) // ctx.incarnation in init
+      names.add((sup.ref('b') as NactRef).name)
+    }
+    expect((await get(sup, 'a')).incarnation).toBe(1)
+    expect((await get(sup, 'c')).incarnation).toBe(1)
+    expect(sup.children().map((c) => [c.id, c.incarnation])).toEqual([
+      ['a', 1],
+      ['b', 3],
+      ['c', 1],
+    ])
+
+    // A new start of an id counts from 1 again, under a name no older ref points to.
+    const stopped = nextEvent(sup, 'child:stopped')
+    await sup.terminate('b')
+    expect(await stopped).toMatchObject({ id: 'b', incarnation: 3 })
+    expect(await sup.start({ id: 'b', behaviour: 'probe' })).toEqual({ id: 'b', incarnation: 1 })
+    names.add((sup.ref('b') as NactRef).name)
+    expect(names.size).toBe(6)
+  })
 })
 
 describe('LocalSupervisor: crashes and restarts', () => {

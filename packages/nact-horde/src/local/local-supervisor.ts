@@ -7,8 +7,13 @@
  * `afterStop` throw, so this layer owns the lifecycle: every child is spawned under one parent
  * actor per supervisor, its `onCrash` only records the crash and answers `stop` (it never
  * throws), its `afterStop` tells the supervisor (once, although nact may call it twice), and the
- * supervisor decides restarts itself. Each (re)start gets a fresh incarnation number baked into
- * the actor name, so a stale ref of an older incarnation reaches nothing.
+ * supervisor decides restarts itself. Each (re)start's actor name carries a serial number unique
+ * on this node, so a stale ref of an older incarnation reaches nothing; the incarnation number
+ * behaviours see counts the runs of one child (1, then 2 after a restart, …).
+ *
+ * Nothing here waits for a behaviour without a bound: an `init` (or `handoff.restore`) that has
+ * not settled after `startTimeout` ms is a crash, and a graceful stop is cut off after the spec's
+ * `shutdown` ms.
  */
 import { randomUUID } from 'node:crypto'
 import createDebug from 'debug'
@@ -30,6 +35,7 @@ import {
   NodeShuttingDownError,
   NotFoundError,
   RestartIntensityError,
+  StartTimeoutError,
   TimeoutError,
   UnknownBehaviourError,
 } from '../errors.js'
@@ -56,6 +62,9 @@ export const DEFAULT_MAX_RESTARTS = 3
 export const DEFAULT_MAX_SECONDS = 5
 export const DEFAULT_SHUTDOWN = 5000
 export const DEFAULT_MAX_BUFFER = 1000
+export const DEFAULT_START_TIMEOUT = 5000
+/** The largest `startTimeout` accepted, ms (one day). */
+export const MAX_START_TIMEOUT = 86_400_000
 export const DEFAULT_RESTART: RestartType = 'permanent'
 
 export interface LocalSupervisorInit {
@@ -73,8 +82,18 @@ export interface LocalSupervisorInit {
   maxSeconds?: number
   /** Shutdown ms of specs that give none. @default 5000 */
   defaultShutdown?: number
-  /** Messages held per child while it has no incarnation to take them. @default 1000 */
+  /**
+   * Messages held per child while it has no incarnation to take them (between a crash and the
+   * restart); beyond it `message:dead` with reason `buffer_full`. @default 1000
+   */
   maxBuffer?: number
+  /**
+   * How long an incarnation's `init` (or `handoff.restore`) may take, ms, 1 – 86 400 000. One that
+   * has not settled by then is stopped and counts as a crash: the restart intensity applies, and a
+   * first start rejects with StartTimeoutError. Also bounds how long a stop waits for a pending
+   * `init`. @default 5000
+   */
+  startTimeout?: number
   /** @default Date */
   clock?: Clock
 }
@@ -89,6 +108,7 @@ export interface LocalChildInfo {
   behaviour: string
   restart: RestartType
   status: 'running' | 'restarting'
+  /** Runs of this child since it was started here: 1, then 2 after its first restart, … */
   incarnation: number
 }
 
@@ -175,7 +195,10 @@ const NONE: readonly NactEnvelope[] = []
  */
 interface Incarnation {
   rec: ChildRecord
+  /** The child's run number (ctx.incarnation): 1 for its first incarnation, +1 per restart. */
   n: number
+  /** Unique over all incarnations of this supervisor: the number in the actor's name. */
+  serial: number
   ref: NactRef
   phase: Phase
   state: unknown
@@ -195,6 +218,10 @@ interface Incarnation {
   /** `init` has run (or the actor stopped before it could). */
   initSettled: boolean
   initWait: Deferred<void> | undefined
+  /** Fires `startTimeout` ms after the spawn unless `init` settled first. */
+  startTimer: NodeJS.Timeout | undefined
+  /** `init` did not settle in time: whatever it returns later is ignored. */
+  initTimedOut: boolean
   /** nact's first `afterStop` has run. */
   nactStopped: boolean
   nactStopWait: Deferred<void> | undefined
@@ -205,6 +232,8 @@ interface ChildRecord {
   spec: { id: string; behaviour: string; args: unknown; restart: RestartType; shutdown: number }
   behaviour: Behaviour
   current: Incarnation
+  /** Incarnations spawned for this record so far: the last one's `n`. */
+  runs: number
   started: boolean
   /** Settles with the first incarnation's init (resolve on success, reject on failure); then dropped. */
   firstStart: Deferred<void> | undefined
@@ -247,11 +276,12 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   private readonly maxSeconds: number
   private readonly defaultShutdown: number
   private readonly maxBuffer: number
+  private readonly startTimeout: number
   private readonly clock: Clock
   private readonly parent: NactRef
   private readonly records = new Map<string, ChildRecord>()
   /** Strictly increasing over all children of this supervisor, so actor names never repeat. */
-  private incarnations = 0
+  private serials = 0
   private stopped?: Promise<void>
   /** nact's handler and hooks for every child actor, shared: the actor's nact state is its incarnation. */
   private readonly actorProps = {
@@ -273,6 +303,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
       maxSeconds: DEFAULT_MAX_SECONDS,
       defaultShutdown: DEFAULT_SHUTDOWN,
       maxBuffer: DEFAULT_MAX_BUFFER,
+      startTimeout: DEFAULT_START_TIMEOUT,
       clock: Date as Clock,
       ...init,
     }
@@ -292,6 +323,14 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
     if (!Number.isInteger(opts.maxBuffer) || opts.maxBuffer < 0) {
       throw new InvalidOptionsError("'maxBuffer' must be an integer >= 0")
     }
+    if (
+      typeof opts.startTimeout !== 'number' ||
+      !(opts.startTimeout >= 1 && opts.startTimeout <= MAX_START_TIMEOUT)
+    ) {
+      throw new InvalidOptionsError(
+        `'startTimeout' must be a number of ms from 1 to ${MAX_START_TIMEOUT} (how long init may take)`,
+      )
+    }
     if (typeof opts.clock?.now !== 'function')
       throw new InvalidOptionsError("'clock' must have now(): number")
     this.node = opts.node
@@ -300,6 +339,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
     this.maxSeconds = opts.maxSeconds
     this.defaultShutdown = opts.defaultShutdown
     this.maxBuffer = opts.maxBuffer
+    this.startTimeout = opts.startTimeout
     this.clock = opts.clock
     try {
       this.parent = nact.spawn(
@@ -321,8 +361,10 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
 
   /**
    * Starts a child and resolves once its `init` (or `restore`) has run. Rejects with
-   * InvalidChildSpecError, UnknownBehaviourError, AlreadyStartedError, NodeShuttingDownError, or
-   * whatever `init` threw (then nothing is left running).
+   * InvalidChildSpecError, UnknownBehaviourError, AlreadyStartedError, NodeShuttingDownError,
+   * StartTimeoutError (init took longer than `startTimeout`), whatever `init` threw, or a
+   * HordeError when the child was terminated before its init completed; then nothing is left
+   * running. `has(id)` is true from the call until it settles.
    */
   async start(spec: ChildSpec, opts: StartOptions = {}): Promise<{ id: string; incarnation: number }> {
     validateChildSpec(spec)
@@ -340,6 +382,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
       },
       behaviour,
       current: undefined as unknown as Incarnation,
+      runs: 0,
       started: false,
       firstStart: undefined,
       removedWait: undefined,
@@ -436,7 +479,11 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   /**
    * Stops a child for good: after its in-flight message, runs `terminate(state, reason)`; if that
    * takes longer than the spec's `shutdown` ms the actor is stopped anyway ('killed'). Resolves
-   * when the child is gone (its event emitted). Rejects with NotFoundError.
+   * when the child is gone (its event emitted), whatever the behaviour does, within `shutdown`
+   * ms plus at most 1 s; a child whose `init` is still pending is waited for at most until its
+   * `startTimeout` (it then ends as a start failure). With `shutdown: Infinity` the wait for the
+   * in-flight message and `terminate` has no bound. Works during a pending first `init` too: that
+   * start then rejects. Rejects with NotFoundError.
    */
   async terminate(id: string, reason: TerminateReason = 'shutdown'): Promise<void> {
     const rec = this.records.get(id)
@@ -469,8 +516,10 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
 
   /**
    * Terminates every child in parallel (each honouring its shutdown time), then stops the parent
-   * actor: nact does not cascade stops, so this is the only clean way down. Idempotent; after it
-   * starts, `start` rejects with NodeShuttingDownError.
+   * actor: nact does not cascade stops, so this is the only clean way down. Resolves within the
+   * largest bound of `terminate` over the children (their shutdown time plus at most 1 s, or
+   * `startTimeout` for a pending init, whichever is smaller). Idempotent; after it starts, `start`
+   * rejects with NodeShuttingDownError.
    */
   stopAll(reason: TerminateReason = 'shutdown'): Promise<void> {
     this.stopped ??= (async () => {
@@ -488,11 +537,12 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   // ---- internals ----
 
   private spawnIncarnation(rec: ChildRecord, restore?: { saved: unknown }): Incarnation {
-    const n = ++this.incarnations
-    const name = encodeChildName(rec.spec.id, n)
+    const serial = ++this.serials
+    const name = encodeChildName(rec.spec.id, serial)
     const inc: Incarnation = {
       rec,
-      n,
+      n: rec.runs + 1,
+      serial,
       ref: undefined as unknown as NactRef,
       phase: 'init',
       state: undefined,
@@ -506,15 +556,19 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
       late: undefined,
       initSettled: false,
       initWait: undefined,
+      startTimer: undefined,
+      initTimedOut: false,
       nactStopped: false,
       nactStopWait: undefined,
       stopping: undefined,
     }
     const { handle, onCrash, afterStop } = this.actorProps
     inc.ref = nact.spawn(this.parent, handle, name, { initialState: inc, onCrash, afterStop })
+    rec.runs = inc.n
     rec.current = inc
+    inc.startTimer = setTimeout(() => this.startTimedOut(inc), this.startTimeout)
     nact.dispatch(inc.ref, INIT)
-    log('%s: spawned incarnation %d as %s', rec.spec.id, n, name)
+    log('%s: spawned incarnation %d as %s', rec.spec.id, inc.n, name)
     this.notify(rec)
     return inc
   }
@@ -570,7 +624,8 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
         inc.restore && rec.behaviour.handoff
           ? await rec.behaviour.handoff.restore(inc.restore.saved, args)
           : await rec.behaviour.init(args, this.context(inc))
-      if (inc.phase === 'exited') return inc
+      // Too late: the incarnation was stopped (killed, or its start timed out) meanwhile.
+      if (inc.phase === 'exited' || inc.initTimedOut) return inc
       inc.state = state
       inc.initialized = true
       inc.restore = undefined
@@ -590,6 +645,27 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   }
 
   /**
+   * `startTimeout` ran out before `init` settled: a crash. A pending `init` cannot be cancelled, so
+   * the actor is stopped under it and what the `init` returns later is ignored. A stop already
+   * waiting for this `init` carries on from here and ends the incarnation itself.
+   */
+  private startTimedOut(inc: Incarnation): void {
+    inc.startTimer = undefined
+    if (inc.initSettled || inc.crash || inc.phase === 'exited') return
+    const { id } = inc.rec.spec
+    log('%s: incarnation %d did not finish init within %d ms', id, inc.n, this.startTimeout)
+    inc.initTimedOut = true
+    inc.crash = { error: new StartTimeoutError(id, this.startTimeout), message: INIT }
+    inc.detached = true
+    settleIdle(inc)
+    settleInit(inc)
+    if (inc.phase === 'init') {
+      inc.phase = 'crashed' // afterStop finishes the exit
+      nact.stop(inc.ref)
+    }
+  }
+
+  /**
    * The incarnation a crashing actor runs, from its nact name. None means it has already exited
    * (`current` moves on only after its exit, and a record is removed only after it), and then
    * there is nothing to record.
@@ -597,7 +673,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   private crashed(nctx: NactSupervisionContext): Incarnation | undefined {
     const decoded = decodeChildName(nctx.name)
     const inc = decoded && this.records.get(decoded.id)?.current
-    return inc?.n === decoded?.incarnation ? inc : undefined
+    return inc?.serial === decoded?.serial ? inc : undefined
   }
 
   /** nact's crash hook. Must never throw: a throwing onCrash is an unhandled rejection in nact. */
@@ -889,6 +965,8 @@ function settleIdle(inc: Incarnation): void {
 }
 
 function settleInit(inc: Incarnation): void {
+  clearTimeout(inc.startTimer)
+  inc.startTimer = undefined
   inc.initSettled = true
   inc.initWait?.resolve()
   inc.initWait = undefined
