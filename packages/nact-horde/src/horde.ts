@@ -9,6 +9,7 @@ import {
   InvalidOptionsError,
   NoAliveNodesError,
   NodeShuttingDownError,
+  NodeUnreachableError,
   NotFoundError,
   NotMemberError,
   NotSerializableError,
@@ -130,6 +131,8 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       maxRestarts: options.maxRestarts,
       maxSeconds: options.maxSeconds,
       defaultShutdown: options.shutdown,
+      maxBuffer: options.maxBuffer,
+      startTimeout: options.startTimeout,
     })
     this.router = new Router(
       {
@@ -265,7 +268,16 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
     if (target === undefined) throw new NoAliveNodesError()
     if (target === this.nodeId) {
       const delta = await this.reconciler.startLocal(spec, () => this.shuttingDown)
-      await this.replicate(delta)
+      const holder = await this.replicate(delta)
+      if (holder === null) {
+        // Members are reachable in this node's view, yet none took the record: if this node
+        // went away now, the child would be lost. It runs here and its record spreads when the
+        // network lets it — but the start is not confirmed durable, so it does not succeed.
+        throw new NodeUnreachableError(
+          this.nodeId,
+          `child '${spec.id}' runs on ${this.nodeId}, but no other member acknowledged its record; check with whichChildren() once the network is whole`,
+        )
+      }
       return { id: spec.id, node: this.nodeId }
     }
     // The owner answers with the record it wrote: joining it here means that, once this call
@@ -516,19 +528,22 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
 
   /**
    * Makes a local write durable: hands its delta to one other reachable member and waits for
-   * the acknowledgement (any one; unreachable ones are skipped). With no other member there is
-   * nobody to hand it to.
+   * the acknowledgement (any one; unreachable ones are skipped). Resolves with the member that
+   * holds it, `undefined` when there is nobody to hand it to (no other member reachable), or
+   * `null` when every reachable member failed to take it.
    */
-  private async replicate(delta: Uint8Array): Promise<void> {
+  private async replicate(delta: Uint8Array): Promise<string | undefined | null> {
+    let tried = false
     for (const peer of this.reachableNodes()) {
       if (peer === this.nodeId) continue
+      tried = true
       try {
-        await this.rpc.call(peer, { op: 'replicate', delta })
-        return
+        if ((await this.rpc.call(peer, { op: 'replicate', delta })) !== false) return peer
       } catch (err) {
         log('replicate to %s failed: %s', peer, (err as Error).message)
       }
     }
+    return tried ? null : undefined
   }
 
   /** One sync round with every peer, awaited: pushes this node's latest writes before it goes on. */

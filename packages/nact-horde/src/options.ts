@@ -153,9 +153,7 @@ export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
   }
   const failureTimeout =
     o.failureTimeout ??
-    (isTransport(transport)
-      ? (transport.failureTimeout ?? 3000)
-      : (transport.failureTimeout ?? 3000))
+    (isTransport(transport) ? (transport.failureTimeout ?? 3000) : (transport.failureTimeout ?? 3000))
   const requestTimeout = positive('requestTimeout', o.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 1, 600_000)
   return {
     name: o.name,

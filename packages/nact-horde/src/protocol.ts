@@ -12,6 +12,7 @@ import {
   NotMemberError,
   NotSerializableError,
   QuorumNotMetError,
+  StartTimeoutError,
   TimeoutError,
   UnknownBehaviourError,
 } from './errors.js'
@@ -153,6 +154,8 @@ function reviveError(name: string, message: string, data: Record<string, unknown
       return Object.assign(new MessageTooLargeError(), { message })
     case 'NotSerializableError':
       return new NotSerializableError(message)
+    case 'StartTimeoutError':
+      return new StartTimeoutError(str('id'), typeof data.timeout === 'number' ? data.timeout : 0)
     default:
       err = new HordeError(message)
       err.name = name
