@@ -315,6 +315,8 @@ describe('admission by member list', () => {
     // it publishes the forged record as gossip and offers it as anti-entropy.
     const stranger = await cluster.network.createTransport()
     stranger.subscribe('nact-horde/test/delta', () => {})
+    // It also answers anti-entropy with the forged state, should a member ask it.
+    stranger.handle('/nact-horde/test/sync/1', () => encodeDelta(forger.state()))
     stranger.publish('nact-horde/test/delta', encodeDelta(forged))
     for (const peer of [a, b]) {
       await stranger

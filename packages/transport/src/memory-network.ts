@@ -353,7 +353,7 @@ class Network implements MemoryNetwork {
         this.apply(observer, subject, `silent for ${t.failureTimeout} ms (${still})`)
         // Giving up on a paused node hangs up on it: it will see the observer down too.
         if (still === 'paused')
-          this.apply(subject, observer, `${observer} hung up while this node was paused`)
+          this.apply(subject, observer, `${observer} hung up while this node was paused`, true)
       }, t.failureTimeout)
       this.silenceTimers.set(key, timer)
     }
@@ -362,11 +362,11 @@ class Network implements MemoryNetwork {
   }
 
   /** Marks `subject` up or down at `observer`, as {@link Network.upFor} says. */
-  private apply(observer: string, subject: string, reason: string): void {
+  private apply(observer: string, subject: string, reason: string, closed = false): void {
     const t = this.members.get(observer)
     if (t === undefined) return
     if (this.upFor(observer, subject)) t.peerUp(subject)
-    else t.peerDown(subject, reason)
+    else t.peerDown(subject, reason, closed)
   }
 
   /** Queues `item` for a paused (or resuming) node; false when the node is not paused. */
@@ -456,9 +456,8 @@ class MemoryTransport extends BaseTransport implements Transport {
     if (!this.network.enqueueFor(this.nodeId, () => this.markUp(nodeId))) this.markUp(nodeId)
   }
 
-  peerDown(nodeId: string, reason: string): void {
-    // A member that stopped closed its connections; a cut or a pause is only silence.
-    const closed = reason === 'stopped'
+  /** `closed`: the peer closed the connection (it stopped, or hung up on this node); else silence. */
+  peerDown(nodeId: string, reason: string, closed = reason === 'stopped'): void {
     if (!this.network.enqueueFor(this.nodeId, () => this.markDown(nodeId, reason, closed)))
       this.markDown(nodeId, reason, closed)
   }

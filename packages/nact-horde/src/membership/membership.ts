@@ -3,7 +3,7 @@ import createDebug from 'debug'
 import type { Counters } from '../observability/counters.js'
 import { MEMBER, type MemberRecord, SUSPICION, type SuspicionRecord } from '../state/records.js'
 import type { Replicator } from '../state/replicator.js'
-import type { Suspects } from './downing.js'
+import { isWinningCoalition, type Suspects } from './downing.js'
 import { computeView, type MembershipView } from './view.js'
 
 const log = createDebug('horde:membership')
@@ -42,6 +42,10 @@ export class Membership {
   /** When each member was first seen dead (for reaping). */
   private readonly deadSince = new Map<string, number>()
   private staleUntil = 0
+  /** When the last stall began (wake time − its length). */
+  private stallStart = 0
+  /** When each peer last closed its connection to this node. */
+  private readonly closedAt = new Map<string, number>()
   private monitor: NodeJS.Timeout | undefined
   private lastTick = 0
   private tick = 0
@@ -106,6 +110,7 @@ export class Membership {
   peerDown(nodeId: string, closed: boolean): void {
     if (!this.up.delete(nodeId)) return
     this.lostAs.set(nodeId, closed ? 'closed' : 'silent')
+    if (closed) this.closedAt.set(nodeId, Date.now())
     this.c.replicator.forget(nodeId)
     this.c.changed()
   }
@@ -116,6 +121,7 @@ export class Membership {
     if (until <= this.staleUntil) return
     this.c.counters.stalls++
     log('event loop was blocked for %d ms: re-validating the view until %d', ms, until)
+    if (Date.now() >= this.staleUntil) this.stallStart = Date.now() - ms
     this.staleUntil = until
     this.later(this.c.failureTimeout + 1, () => this.c.changed())
     this.c.changed()
@@ -175,6 +181,18 @@ export class Membership {
       out[m] = this.lostAs.get(m) ?? 'silent'
     }
     return out
+  }
+
+  /**
+   * After a stall longer than the failure timeout: the peers that hung up on this node while
+   * it was frozen form a winning coalition — they could agree that it is down, and have most
+   * likely failed its children over already. Its own copies must not run on beside theirs
+   * while it catches up. (A cluster frozen as a whole hangs up on nobody: nothing stops.)
+   */
+  presumedDown(view: MembershipView): boolean {
+    if (!this.stale) return false
+    const closers = [...this.closedAt].filter(([, at]) => at >= this.stallStart).map(([p]) => p)
+    return closers.length > 0 && isWinningCoalition(closers, view.electorate)
   }
 
   /** This node's view now (no side effects). */

@@ -18,6 +18,11 @@ export interface PlacementContext {
   coordinator: boolean
   /** This node's view is stale: it starts nothing until it is fresh again. */
   stale: boolean
+  /**
+   * This node woke from a stall to find that enough peers had hung up on it to down it: its
+   * children have most likely been failed over, so its own copies stop (records kept).
+   */
+  presumedDown: boolean
   strategy: DistributionStrategy
   redistribution: 'passive' | 'active'
   /** Now (ms), and how long tombstones are kept. */
@@ -81,7 +86,7 @@ export function decide(siblings: readonly ChildRecord[], running: boolean, ctx: 
       if (rec.spec.restart === 'temporary') return [{ kind: 'forget', expected: rec }]
       return [{ kind: 'write', expected: rec, record: moved(rec, target, ctx.self) }]
     }
-    if (!ctx.quorum) return running ? [{ kind: 'pause' }] : []
+    if (!ctx.quorum || ctx.presumedDown) return running ? [{ kind: 'pause' }] : []
     if (!running) return ctx.stale ? [] : [{ kind: 'run', record: rec }]
     const out: Action[] = []
     if (siblings.length > 1 || rec.from !== undefined || rec.hasSaved === true) {

@@ -141,6 +141,7 @@ export class Reconciler {
       canAct: view.canAct,
       coordinator: view.coordinator === this.c.self,
       stale: m.stale,
+      presumedDown: m.presumedDown(view),
       strategy: this.c.strategy,
       redistribution: this.c.redistribution,
       now: Date.now(),

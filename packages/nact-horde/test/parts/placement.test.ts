@@ -30,6 +30,7 @@ function ctx(over: Partial<PlacementContext> = {}): PlacementContext {
     canAct: true,
     coordinator: true,
     stale: false,
+    presumedDown: false,
     strategy: uniformDistribution(),
     redistribution: 'passive',
     now: 10_000,
@@ -75,6 +76,20 @@ describe('decide', () => {
     ],
     ['mine, running: nothing', [rec('a', 1)], true, {}, []],
     ['mine, running, no quorum: pause (keep the record)', [rec('a', 1)], true, { quorum: false }, ['pause']],
+    [
+      'mine, running, woke to find the others hung up on it: pause (they failed it over)',
+      [rec('a', 1)],
+      true,
+      { stale: true, presumedDown: true },
+      ['pause'],
+    ],
+    [
+      'mine, running, woke from a stall nobody noticed: keep running',
+      [rec('a', 1)],
+      true,
+      { stale: true },
+      [],
+    ],
     [
       'mine, a finished move carrying state: drop the state',
       [rec('a', 2, { from: 'b', saved: 5, hasSaved: true })],
