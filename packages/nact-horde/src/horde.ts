@@ -55,7 +55,7 @@ const log = createDebug('horde:supervisor')
  * One node's part of a distributed supervisor. Create it with {@link startHorde}.
  *
  * A façade that wires the parts and forwards to them:
- * - `state/` — the replicated map ({@link Replicator}): records, gossip, anti-entropy, admission;
+ * - `state/` — the replicated map (the replicator): records, gossip, anti-entropy, admission;
  * - `membership/` — this node's view: peers up, suspicions (replicated votes), downing by
  *   agreement, stale-view detection;
  * - `placement/` — pure decisions ((records, view, strategy) → actions) and the reconciler
