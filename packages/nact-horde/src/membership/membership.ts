@@ -117,6 +117,10 @@ export class Membership {
 
   /** The process was blocked for `ms`: distrust the view until peers had a fresh failure timeout. */
   stalled(ms: number): void {
+    // A stall shorter than half the failure timeout cannot have made a live peer look dead
+    // here, nor this node look dead to its peers: a loaded machine's short lags are no reason
+    // to stop acting.
+    if (ms < this.c.failureTimeout / 2) return
     const until = Date.now() + this.c.failureTimeout
     if (until <= this.staleUntil) return
     this.c.counters.stalls++
@@ -131,7 +135,7 @@ export class Membership {
     const now = Date.now()
     const late = now - this.lastTick - this.tick
     this.lastTick = now
-    if (late > Math.max(200, this.c.failureTimeout / 2)) this.stalled(late)
+    if (late > 200) this.stalled(late)
   }
 
   /** A key of the map changed: note new members (and start their join grace). */
