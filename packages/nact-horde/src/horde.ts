@@ -513,17 +513,9 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
     return nodes
   }
 
-  /** Children the map places (tombstones excluded), in all and per node. */
+  /** Children the map places (tombstones excluded), in all and per node: kept up to date, O(1). */
   private clusterChildren(): { total: number; perNode: Record<string, number> } {
-    const perNode: Record<string, number> = {}
-    let total = 0
-    for (const id of this.replicator.childIds()) {
-      const rec = this.replicator.placement(id)
-      if (rec === undefined) continue
-      total++
-      perNode[rec.node] = (perNode[rec.node] ?? 0) + 1
-    }
-    return { total, perNode }
+    return this.replicator.placementCounts()
   }
 
   /**

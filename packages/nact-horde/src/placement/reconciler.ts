@@ -13,6 +13,12 @@ import { type Action, decide, type PlacementContext } from './decide.js'
 
 const log = createDebug('horde:reconciler')
 
+/**
+ * Children examined per turn of the event loop: a membership change at 100k children is
+ * reconciled in slices, so no flush stalls the node for long (each slice ≈ a few ms).
+ */
+const SLICE = 2000
+
 /** The events the reconciler raises (forwarded as horde events). */
 export interface ReconcilerEvents {
   conflict(id: string, survivor: string): void
@@ -166,7 +172,13 @@ export class Reconciler {
       this.dirty.clear()
     }
     const ctx = this.context(view)
+    let n = 0
     for (const id of ids) {
+      if (++n > SLICE) {
+        // The rest waits for the next turn (with a fresh view): others get to run meanwhile.
+        this.dirty.add(id)
+        continue
+      }
       if (!this.busy.has(id)) {
         const siblings = this.c.replicator.childSiblings(id)
         if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
@@ -175,6 +187,7 @@ export class Reconciler {
       }
       this.c.router.ready(id)
     }
+    if (this.dirty.size > 0) this.scheduleFlush()
     this.c.events.flushed(view)
     for (const w of [...this.waiters]) w()
   }

@@ -53,8 +53,37 @@ export class Replicator {
   private gossipTimer: NodeJS.Timeout | undefined
   private readonly syncing = new Set<string>()
   private stopped = false
+  /** Where each child is placed (tombstones excluded), and how many per node: kept as keys change, so counts cost O(1). */
+  private readonly placed = new Map<string, string>()
+  private readonly perNode = new Map<string, number>()
 
   constructor(private readonly c: ReplicatorComponents) {}
+
+  /** Children placed in all and per node (no walk of the map). */
+  placementCounts(): { total: number; perNode: Record<string, number> } {
+    return { total: this.placed.size, perNode: Object.fromEntries(this.perNode) }
+  }
+
+  private changed(key: string): void {
+    if (key.startsWith(CHILD)) {
+      const id = key.slice(CHILD.length)
+      const now = this.placement(id)?.node
+      const was = this.placed.get(id)
+      if (now !== was) {
+        if (was !== undefined) {
+          const n = (this.perNode.get(was) ?? 1) - 1
+          if (n === 0) this.perNode.delete(was)
+          else this.perNode.set(was, n)
+        }
+        if (now === undefined) this.placed.delete(id)
+        else {
+          this.placed.set(id, now)
+          this.perNode.set(now, (this.perNode.get(now) ?? 0) + 1)
+        }
+      }
+    }
+    this.c.changed(key)
+  }
 
   // ——— typed reads ———
 
@@ -100,14 +129,14 @@ export class Replicator {
   /** Writes locally, queues the delta for gossip, and returns it encoded (for callers that hand it on). */
   write(key: string, value: unknown): Uint8Array {
     const bytes = this.publish(this.map.set(key, value))
-    this.c.changed(key)
+    this.changed(key)
     return bytes
   }
 
   remove(key: string): void {
     if (!this.map.has(key)) return
     this.publish(this.map.delete(key))
-    this.c.changed(key)
+    this.changed(key)
   }
 
   private publish(delta: Delta<unknown>): Uint8Array {
@@ -204,7 +233,7 @@ export class Replicator {
   }
 
   private react(diffs: Diff<unknown>[]): void {
-    for (const d of diffs) this.c.changed(d.key)
+    for (const d of diffs) this.changed(d.key)
   }
 
   /** Sends what is queued for gossip now, then stops gossiping and answering. */
