@@ -1,6 +1,9 @@
 // The built `nact-horde` CLI (dist/cli.js) run as a real program: `node` processes on 127.0.0.1,
 // `status` reading them over libp2p, help, and the exit codes of wrong command lines.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { networkInterfaces, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -31,8 +34,11 @@ interface NodeProc {
 
 const started: NodeProc[] = []
 
-function startNode(args: string[]): NodeProc {
-  const child = spawn(process.execPath, [CLI, 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+function startNode(args: string[], env: Record<string, string> = {}): NodeProc {
+  const child = spawn(process.execPath, [CLI, 'node', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  })
   const lines: string[] = []
   const waiters = new Set<() => void>()
   for (const s of [child.stdout!, child.stderr!]) {
@@ -130,6 +136,60 @@ describe('nact-horde CLI', () => {
     expect(gone.stderr).toMatch(/is the node running/)
   })
 
+  it('--identity keeps the node id across restarts; a restarted node at the same address is found again; a stale /p2p/ id is named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'horde-cli-'))
+    try {
+      const key = join(dir, 'a.key')
+      const a = startNode(['--name', 'cli-id', '--identity', key])
+      const [, idA] = await a.line(/^\s+node id\s+(\S+)$/)
+      const [, address] = await a.line(/^\s+address\s+(\/\S+\/p2p\/\S+)$/)
+      expect((await stat(key)).mode & 0o777).toBe(0o600)
+      // Listening on 127.0.0.1 (the default): told on stderr that other machines cannot join.
+      await a.line(/^warning: listening on loopback only/)
+      // b joins by host and port only, no /p2p/.
+      const hostPort = address!.split('/p2p/')[0]!
+      const b = startNode(['--name', 'cli-id', '--failure-timeout', '1000', '--bootstrap', hostPort])
+      const [, idB] = await b.line(/^\s+node id\s+(\S+)$/)
+      await a.line(new RegExp(`member up\\s+${idB}$`))
+
+      // a restarts at the same address, with its key given through the environment: same id.
+      a.child.kill('SIGTERM')
+      expect(await a.exited).toBe(0)
+      const a2 = startNode(['--name', 'cli-id', '--listen', hostPort], { NACT_HORDE_IDENTITY: key })
+      const [, idA2] = await a2.line(/^\s+node id\s+(\S+)$/)
+      expect(idA2).toBe(idA)
+      await a2.line(new RegExp(`member up\\s+${idB}$`), 20_000)
+
+      // Restarted without its key, it has a new id: status with the old address names the mismatch.
+      a2.child.kill('SIGTERM')
+      expect(await a2.exited).toBe(0)
+      const a3 = startNode(['--name', 'cli-id', '--listen', hostPort])
+      const [, idA3] = await a3.line(/^\s+node id\s+(\S+)$/)
+      expect(idA3).not.toBe(idA)
+      const stale = await run(['status', '--name', 'cli-id', '--connect', address!, '--timeout', '1500'])
+      expect(stale.code).toBe(1)
+      expect(stale.stderr).toContain(`is ${idA3}, not ${idA}: the address is stale`)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('listening on 0.0.0.0, the join hint shows an address other machines can use, and no loopback warning', async () => {
+    const a = startNode(['--name', 'cli-any', '--listen', '/ip4/0.0.0.0/tcp/0'])
+    const [, hint] = await a.line(/^\s+nact-horde node --name cli-any --bootstrap (\S+)$/)
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .filter((i) => i !== undefined && !i.internal && i.family === 'IPv4')
+      .map((i) => i!.address)
+    if (external.length > 0) {
+      expect(external.some((ip) => hint!.startsWith(`/ip4/${ip}/tcp/`))).toBe(true)
+      expect(a.lines.some((l) => l.startsWith('warning: listening on loopback only'))).toBe(false)
+    } else {
+      // A host with loopback only (an empty network namespace): the warning says so.
+      await a.line(/^warning: listening on loopback only/)
+    }
+  })
+
   it('--help for the CLI and each command', async () => {
     for (const args of [['--help'], ['help'], ['node', '--help'], ['status', '-h'], ['help', 'status']]) {
       const r = await run(args)
@@ -138,6 +198,7 @@ describe('nact-horde CLI', () => {
       expect(r.stderr).toBe('')
     }
     expect((await run(['node', '--help'])).stdout).toContain('--bootstrap <multiaddr>')
+    expect((await run(['node', '--help'])).stdout).toContain('--identity <file>')
     expect((await run(['status', '--help'])).stdout).toContain('--connect <multiaddr>')
   })
 
@@ -155,6 +216,8 @@ describe('nact-horde CLI', () => {
       [['node', 'extra'], /unexpected argument 'extra'/],
       [['node', '--name'], /argument missing/],
       [['node', '--ipc'], /--ipc needs an IPC channel/],
+      [['node', '--identity', ''], /--identity needs the path of a key file/],
+      [['node', '--bootstrap', 'horde-0:4001'], /takes a multiaddr/],
     ]
     for (const [args, re] of cases) {
       const r = await run(args)

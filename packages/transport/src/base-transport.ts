@@ -81,6 +81,7 @@ export abstract class BaseTransport extends EventTarget {
     droppedOversize: 0,
     droppedMalformed: 0,
     droppedLoss: 0,
+    peerIdMismatches: 0,
   }
   protected readonly upPeers = new Set<string>()
   protected stopped = false

@@ -107,3 +107,47 @@ export class InvalidOptionsError extends TransportError {
   /** Always `'InvalidOptionsError'`: tell errors apart by `name` or class. */
   override name = 'InvalidOptionsError'
 }
+
+/**
+ * The key file of `identity` could not be created, read or decoded. `path` names the file;
+ * the message says what to do (create its folder, fix its permissions, or remove a file that
+ * is not a key so a new one is made — which gives the node a new id).
+ */
+export class IdentityError extends TransportError {
+  /** Always `'IdentityError'`: tell errors apart by `name` or class. */
+  override name = 'IdentityError'
+  /** The key file. */
+  readonly path: string
+  constructor(path: string, message: string) {
+    super(message)
+    this.path = path
+  }
+}
+
+/**
+ * A bootstrap address pinned a node id (`…/p2p/<id>`) but the node that answered there has
+ * another id — typically a node restarted without its `identity` file, or an address now used
+ * by another node. Reported in the `peer:mismatch` event and counted in
+ * `stats().peerIdMismatches`; the connection is refused and the address is retried (with
+ * backoff), so the node joins once the expected peer is back there. Remove the `/p2p/<id>`
+ * part to accept whichever node answers.
+ */
+export class PeerIdMismatchError extends TransportError {
+  /** Always `'PeerIdMismatchError'`: tell errors apart by `name` or class. */
+  override name = 'PeerIdMismatchError'
+  /** The bootstrap address as configured. */
+  readonly address: string
+  /** The node id the address pinned. */
+  readonly expected: string
+  /** The node id of the node that answered. */
+  readonly actual: string
+  constructor(address: string, expected: string, actual: string) {
+    super(
+      `the node at ${address} is ${actual}, not ${expected} as its /p2p/ part says: ` +
+        'drop the /p2p/<id> part to accept whichever node answers, or give that node back its identity file',
+    )
+    this.address = address
+    this.expected = expected
+    this.actual = actual
+  }
+}

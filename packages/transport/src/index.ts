@@ -27,9 +27,11 @@ import './polyfill.js'
 export { MAX_PUBLISH_BYTES } from './base-transport.js'
 export {
   AbortError,
+  IdentityError,
   InvalidOptionsError,
   MessageTooLargeError,
   NoHandlerError,
+  PeerIdMismatchError,
   PeerUnreachableError,
   RemoteError,
   TimeoutError,
@@ -46,17 +48,25 @@ export {
   type MemoryTransportInit,
 } from './memory-network.js'
 export {
+  DEFAULT_DIAL_TIMEOUT,
   DEFAULT_FAILURE_TIMEOUT,
+  DEFAULT_INBOUND_CONNECTION_THRESHOLD,
   DEFAULT_LISTEN,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_REDIAL_MAX_DELAY,
   DEFAULT_REQUEST_TIMEOUT,
+  DEFAULT_RESOLVE_INTERVAL,
   type LogFn,
+  type ResolveHost,
   type TransportInit,
 } from './options.js'
 export type {
   Listener,
   ListenerOptions,
   PeerEventDetail,
+  PeerMismatchEventDetail,
   RequestHandler,
   RequestOptions,
   StallEventDetail,

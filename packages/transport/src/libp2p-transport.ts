@@ -26,9 +26,18 @@ import {
   HEARTBEAT_FRAME,
   OversizeError,
 } from './codec.js'
-import { InvalidOptionsError, PeerUnreachableError } from './errors.js'
+import { InvalidOptionsError, PeerIdMismatchError, PeerUnreachableError } from './errors.js'
+import { loadIdentity } from './identity.js'
 import { defaultLog } from './log.js'
-import { type LogFn, type ResolvedOptions, resolveOptions, type TransportInit } from './options.js'
+import {
+  type BootstrapEntry,
+  type LogFn,
+  type ResolvedOptions,
+  type ResolveHost,
+  resolveOptions,
+  type TransportInit,
+} from './options.js'
+import { Redial, type RedialContext } from './redial.js'
 import type { Transport } from './transport.js'
 import { Tuner, type TuningStats } from './tuning.js'
 
@@ -41,10 +50,6 @@ export const DISCOVERY_TOPIC = 'nact-horde/peer-discovery/1'
 
 /** The peer with the greater id waits this long before dialling a discovered peer itself. */
 const TIE_BREAK_DELAY = 300
-const REDIAL_BASE = 200
-const REDIAL_MAX = 10_000
-const REDIAL_ATTEMPTS = 40
-const DIAL_TIMEOUT = 5000
 
 /** One of our framed streams to a peer (either direction). */
 class Channel {
@@ -142,10 +147,20 @@ interface Session {
   topics: Set<string>
 }
 
+/** A member we keep connected to, redialled at its last known addresses. */
 interface Known {
   peerId: PeerId
-  attempts: number
-  timer: ReturnType<typeof setTimeout> | undefined
+  redial: Redial
+}
+
+/** One address a bootstrap entry stands for (itself, or one of what its DNS name resolves to). */
+interface Target {
+  entry: BootstrapEntry
+  /** The address dialled, without `/p2p/`. */
+  dialled: string
+  /** The node that answered there last (learned on connect). */
+  peer: string | undefined
+  redial: Redial
 }
 
 type Modules = {
@@ -162,7 +177,10 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   readonly tuner: Tuner
   private readonly sessions = new Map<string, Session>()
   private readonly known = new Map<string, Known>()
+  private readonly targets = new Map<string, Target>()
   private readonly listenAddrs = new Map<string, string[]>()
+  private resolveTimer: ReturnType<typeof setInterval> | undefined
+  private readonly redialContext: RedialContext
   private readonly peerIds = new Map<string, PeerId>()
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
@@ -190,6 +208,19 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       Math.min(options.heartbeatInterval, Math.floor(options.failureTimeout / 8)),
     )
     this.stallThreshold = options.failureTimeout / 4
+    this.redialContext = {
+      cap: options.redialMaxDelay,
+      dialTimeout: options.dialTimeout,
+      later: (ms, fn) => {
+        const timer = this.later(ms, fn)
+        return () => {
+          clearTimeout(timer)
+          this.timers.delete(timer)
+        }
+      },
+      random: Math.random,
+      now: () => performance.now(),
+    }
   }
 
   /** What the per-connection tuning did (see tuning.ts); for tests. */
@@ -237,16 +268,104 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatInterval)
     this.watchTick(performance.now(), this.checkInterval, this.stallThreshold)
     this.checkTimer = setInterval(() => this.checkSilence(), this.checkInterval)
-    for (const addr of this.options.bootstrap) {
-      const ma = this.modules.multiaddr(addr)
-      const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
-      if (id === undefined || id === this.nodeId) continue
-      const peerId = this.peerIdOf(id)
-      this.remember(peerId)
-      await node.peerStore.merge(peerId, { multiaddrs: [ma] }).catch(() => {})
-      this.dial(peerId)
-    }
     this.log('started %s on %o', this.nodeId, this.addresses)
+    if (this.options.bootstrap.length > 0) {
+      void this.resolveBootstrap()
+      if (this.options.bootstrap.some((e) => e.protocol.startsWith('dns'))) {
+        this.resolveTimer = setInterval(() => void this.resolveBootstrap(), this.options.resolveInterval)
+      }
+    }
+  }
+
+  // ---- bootstrap ----------------------------------------------------------------------
+
+  /**
+   * Turns the bootstrap entries into dial targets: an IP address is one, a DNS name is one
+   * per address it resolves to now. Targets a name no longer resolves to are dropped (their
+   * members, once known, are still redialled at their own addresses); new ones dialled at once.
+   */
+  private async resolveBootstrap(): Promise<void> {
+    const wanted = new Map<string, BootstrapEntry>()
+    const resolved = new Set<BootstrapEntry>()
+    await Promise.all(
+      this.options.bootstrap.map(async (entry) => {
+        try {
+          for (const addr of await this.resolveEntry(entry)) wanted.set(addr, entry)
+          resolved.add(entry)
+        } catch (err) {
+          this.log(
+            'cannot resolve %s: %s (retrying in %d ms)',
+            entry.address,
+            (err as Error)?.message,
+            this.options.resolveInterval,
+          )
+        }
+      }),
+    )
+    if (this.stopped) return
+    for (const [addr, target] of this.targets) {
+      // A name that failed to resolve keeps its previous targets.
+      if (!wanted.has(addr) && resolved.has(target.entry)) {
+        target.redial.close()
+        this.targets.delete(addr)
+        this.log('bootstrap %s no longer resolves to %s', target.entry.address, addr)
+      }
+    }
+    for (const [addr, entry] of wanted) {
+      if (this.targets.has(addr)) continue
+      const target: Target = {
+        entry,
+        dialled: addr,
+        peer: undefined,
+        redial: new Redial(
+          this.redialContext,
+          (signal) => this.dialTarget(target, signal),
+          () => target.peer !== undefined && this.connected(this.peerIdOf(target.peer)),
+        ),
+      }
+      this.targets.set(addr, target)
+      target.redial.kick()
+    }
+  }
+
+  private async resolveEntry(entry: BootstrapEntry): Promise<string[]> {
+    const { protocol, host, port } = entry
+    if (protocol === 'ip4' || protocol === 'ip6') return [`/${protocol}/${host}/tcp/${port}`]
+    const family = protocol === 'dns4' ? 4 : protocol === 'dns6' ? 6 : 0
+    const ips = await (this.options.resolveHost ?? defaultResolveHost)(host, family)
+    return ips.map((ip) => `/${ip.includes(':') ? 'ip6' : 'ip4'}/${ip}/tcp/${port}`)
+  }
+
+  private async dialTarget(target: Target, signal: AbortSignal): Promise<void> {
+    if (this.stopped) return
+    const connection = await this.node.dial(this.modules.multiaddr(target.dialled), { signal })
+    const peer = connection.remotePeer.toString()
+    target.peer = peer === this.nodeId ? undefined : peer
+    if (peer === this.nodeId) {
+      // Our own address (a seed listed in its own bootstrap list): nothing to join.
+      target.redial.close()
+      this.targets.delete(target.dialled)
+    }
+  }
+
+  /**
+   * libp2p's connection gater, after the handshake of an outbound connection: refuses a
+   * bootstrap address's connection whose node is not the one its `/p2p/` part names.
+   */
+  refuseOutbound(peerId: PeerId, remoteAddr: Multiaddr): boolean {
+    const dialled = stripPeer(remoteAddr.toString())
+    const target = this.targets.get(dialled)
+    const actual = peerId.toString()
+    const expected = target?.entry.expected
+    if (target === undefined || expected === undefined || expected === actual) return false
+    const error = new PeerIdMismatchError(target.entry.address, expected, actual)
+    this.counters.peerIdMismatches++
+    this.log('refused %s: %s', dialled, error.message)
+    const detail = { address: target.entry.address, dialled, expected, actual, error }
+    queueMicrotask(() => {
+      if (!this.stopped) this.dispatchEvent(new CustomEvent('peer:mismatch', { detail }))
+    })
+    return true
   }
 
   // ---- connections, discovery, redial ----------------------------------------------
@@ -275,38 +394,52 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     return this.node.getConnections(peerId).length > 0
   }
 
+  /** One dial of a discovered peer (not yet a member): no redial if it fails. */
   private dial(peerId: PeerId): void {
     if (this.stopped || this.connected(peerId)) return
-    this.node.dial(peerId, { signal: AbortSignal.timeout(DIAL_TIMEOUT) }).then(
+    this.node.dial(peerId, { signal: AbortSignal.timeout(this.options.dialTimeout) }).then(
       () => {},
       (err: unknown) => {
         this.log('dial %s failed: %s', peerId.toString(), (err as Error)?.message)
-        this.scheduleRedial(peerId.toString())
+        this.known.get(peerId.toString())?.redial.lost()
       },
     )
   }
 
-  /** A peer we keep connected to: redial it with backoff when it drops. */
+  /**
+   * A member: kept connected for as long as this node runs, redialled with capped backoff at
+   * its last known addresses whenever it drops — never given up on, so a partition of any
+   * length heals.
+   */
   private remember(peerId: PeerId): void {
     const id = peerId.toString()
-    if (!this.known.has(id)) this.known.set(id, { peerId, attempts: 0, timer: undefined })
+    if (this.known.has(id)) return
+    this.known.set(id, {
+      peerId,
+      redial: new Redial(
+        this.redialContext,
+        (signal) => this.dialMember(peerId, signal),
+        () => this.connected(peerId),
+      ),
+    })
   }
 
-  private scheduleRedial(id: string): void {
-    const known = this.known.get(id)
-    if (known === undefined || known.timer !== undefined || this.stopped) return
-    if (known.attempts >= REDIAL_ATTEMPTS) {
-      this.log('giving up redialling %s', id)
-      this.known.delete(id)
-      this.listenAddrs.delete(id)
-      return
+  private async dialMember(peerId: PeerId, signal: AbortSignal): Promise<void> {
+    const id = peerId.toString()
+    // A bootstrap address that answered with this node redials it itself (and learns a new id
+    // if the node comes back with one): one dialler per link.
+    for (const t of this.targets.values()) {
+      if (t.peer === id) throw new Error('redialled through its bootstrap address')
     }
-    const delay = Math.min(REDIAL_MAX, REDIAL_BASE * 2 ** known.attempts)
-    known.attempts++
-    known.timer = this.later(delay, () => {
-      known.timer = undefined
-      this.dial(known.peerId)
-    })
+    const addrs = (this.listenAddrs.get(id) ?? []).map((a) =>
+      this.modules.multiaddr(`${stripPeer(a)}/p2p/${id}`),
+    )
+    try {
+      await this.node.dial(addrs.length > 0 ? addrs : peerId, { signal })
+    } catch (err) {
+      this.log('redial %s failed: %s', id, (err as Error)?.message)
+      throw err
+    }
   }
 
   private discovered(peerId: PeerId, addrs: Multiaddr[]): void {
@@ -330,15 +463,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
 
   private onConnect(peerId: PeerId): void {
     const id = peerId.toString()
-    const known = this.known.get(id)
-    if (known !== undefined) {
-      known.attempts = 0
-      if (known.timer !== undefined) {
-        clearTimeout(known.timer)
-        this.timers.delete(known.timer)
-        known.timer = undefined
-      }
-    }
+    this.known.get(id)?.redial.connected()
+    for (const t of this.targets.values()) if (t.peer === id) t.redial.connected()
     this.outbound(peerId).catch((err: unknown) => {
       this.log('%s does not speak %s: %s', id, RPC_PROTOCOL, (err as Error)?.message)
     })
@@ -355,7 +481,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.sessions.delete(id)
     if (session !== undefined) for (const c of session.channels) c.stream.abort(new Error('disconnected'))
     this.markDown(id, 'disconnected', true)
-    this.scheduleRedial(id)
+    this.known.get(id)?.redial.lost()
+    for (const t of this.targets.values()) if (t.peer === id) t.redial.lost()
   }
 
   private session(id: string): Session {
@@ -379,7 +506,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     const s = this.session(id)
     if (s.out !== undefined) return s.out
     const opening: Promise<Channel> = this.node
-      .dialProtocol(peerId, RPC_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT) })
+      .dialProtocol(peerId, RPC_PROTOCOL, { signal: AbortSignal.timeout(this.options.dialTimeout) })
       .then((stream) => {
         const channel = this.attach(stream, peerId)
         channel.send(HEARTBEAT_FRAME)
@@ -661,6 +788,9 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   protected async close(): Promise<void> {
     clearInterval(this.heartbeatTimer)
     clearInterval(this.checkTimer)
+    clearInterval(this.resolveTimer)
+    for (const k of this.known.values()) k.redial.close()
+    for (const t of this.targets.values()) t.redial.close()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     for (const s of this.sessions.values()) {
@@ -669,6 +799,17 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.sessions.clear()
     await this.node.stop()
   }
+}
+
+/** A multiaddr string without its trailing `/p2p/<id>`. */
+function stripPeer(addr: string): string {
+  const i = addr.indexOf('/p2p/')
+  return i < 0 ? addr : addr.slice(0, i)
+}
+
+const defaultResolveHost: ResolveHost = async (hostname, family) => {
+  const { lookup } = await import('node:dns/promises')
+  return (await lookup(hostname, { all: true, family })).map((a) => a.address)
 }
 
 /** Derives the libp2p private-network key file (PSK v1, base16) from a cluster key string. */
@@ -680,10 +821,12 @@ async function pskFromClusterKey(clusterKey: string): Promise<Uint8Array> {
 
 /**
  * Starts a libp2p node (TCP, noise, yamux, identify, ping, gossipsub) and returns it as a
- * {@link Transport}. It dials the `bootstrap` peers, then every peer it discovers, and keeps
- * them connected.
+ * {@link Transport}. It dials the `bootstrap` addresses (resolving DNS names), then every peer
+ * it discovers, and keeps its members connected: redialled forever, with backoff capped at
+ * `redialMaxDelay`.
  *
  * @throws {InvalidOptionsError} when an option is out of range or not a valid multiaddr
+ * @throws {IdentityError} when the `identity` key file cannot be created, read or decoded
  * @example
  * ```ts
  * const a = await createTransport()
@@ -719,21 +862,30 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     import('@libp2p/peer-id'),
     import('@multiformats/multiaddr'),
   ])
-  for (const addr of [...options.listen, ...options.bootstrap]) {
+  for (const addr of [...options.listen, ...options.bootstrap.map((e) => e.address)]) {
     try {
       multiaddr(addr)
     } catch (err) {
       throw new InvalidOptionsError(`${addr} is not a valid multiaddr: ${(err as Error).message}`)
     }
   }
-  for (const addr of options.bootstrap) {
-    const id = addr.slice(addr.lastIndexOf('/') + 1)
+  for (const { address, expected } of options.bootstrap) {
+    if (expected === undefined) continue
     try {
-      peerIdFromString(id)
+      peerIdFromString(expected)
     } catch {
-      throw new InvalidOptionsError(`bootstrap address ${addr} does not end in a valid peer id`)
+      throw new InvalidOptionsError(
+        `bootstrap address ${address} does not end in a valid node id: drop the /p2p/ part, or copy the whole address a node printed`,
+      )
     }
   }
+  let privateKey: Awaited<ReturnType<typeof loadIdentity>> | undefined
+  if (options.identity !== undefined) {
+    const crypto = await import('@libp2p/crypto/keys')
+    privateKey = await loadIdentity(options.identity, crypto)
+  }
+  // The gater runs inside libp2p, which exists before the transport does.
+  let transport: Libp2pTransport | undefined
   const peerDiscovery = [pubsubPeerDiscovery({ interval: 1000, topics: [DISCOVERY_TOPIC] })]
   if (options.mdns) {
     const { mdns } = await import('@libp2p/mdns')
@@ -746,7 +898,18 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
   }
   const node = await createLibp2p({
     start: false,
+    ...(privateKey === undefined ? {} : { privateKey }),
     addresses: { listen: options.listen },
+    connectionManager: {
+      maxConnections: options.maxConnections,
+      inboundConnectionThreshold: options.inboundConnectionThreshold,
+      maxIncomingPendingConnections: options.maxIncomingPendingConnections,
+      dialTimeout: options.dialTimeout,
+    },
+    connectionGater: {
+      denyOutboundEncryptedConnection: (peerId, maConn) =>
+        transport?.refuseOutbound(peerId, maConn.remoteAddr) ?? false,
+    },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -764,7 +927,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
       }),
     },
   })
-  const transport = new Libp2pTransport(node as unknown as Libp2p<{ pubsub: GossipSub }>, options, log, {
+  transport = new Libp2pTransport(node as unknown as Libp2p<{ pubsub: GossipSub }>, options, log, {
     peerIdFromString,
     multiaddr,
     yamuxEstablished: StreamState.Established,

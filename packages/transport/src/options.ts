@@ -7,8 +7,46 @@ export type LogFn = (formatter: string, ...args: unknown[]) => void
 export interface TransportInit {
   /** Multiaddrs to listen on. @default ['/ip4/127.0.0.1/tcp/0'] */
   listen?: string[]
-  /** Multiaddrs of peers to dial at start, each ending in `/p2p/<peer id>`. @default [] */
+  /**
+   * Peers to join through: `/ip4/<ip>/tcp/<port>`, `/ip6/…`, or `/dns4/<name>/tcp/<port>`
+   * (also `/dns6`, `/dns`), each optionally ending in `/p2p/<node id>`. Without the id, the
+   * node that answers is accepted and its id learned on connect; with it, another node
+   * answering there is refused and reported (`peer:mismatch`, `stats().peerIdMismatches`).
+   * A DNS name is resolved to all its addresses, each dialled, and re-resolved every
+   * `resolveInterval` (a Kubernetes headless service). Every entry is retried forever, with
+   * backoff capped at `redialMaxDelay`.
+   * @default []
+   */
   bootstrap?: string[]
+  /**
+   * Path of this node's key file, for a node id that survives restarts. Created (Ed25519,
+   * mode 0600) when missing — its folder must exist — and reused after. Keep it on a volume
+   * in a container; never share one file between two running nodes.
+   * @default undefined (a new random id at every start)
+   */
+  identity?: string
+  /** Longest wait between two dials of an unreachable bootstrap address or member, ms (100 … 300 000). @default 10 000 */
+  redialMaxDelay?: number
+  /** How long one dial may take before it counts as failed, ms (100 … 60 000). @default 5000 */
+  dialTimeout?: number
+  /** How often DNS names in `bootstrap` are resolved again, ms (100 … 3 600 000). @default 30 000 */
+  resolveInterval?: number
+  /**
+   * Resolves a host name of a `bootstrap` entry to its addresses (`family` 4 for `/dns4`, 6
+   * for `/dns6`, 0 for `/dns`). For tests, or a custom discovery.
+   * @default Node's `dns.promises.lookup(name, { all: true, family })`
+   */
+  resolveHost?: ResolveHost
+  /** Connections libp2p keeps before pruning (its connection manager's `maxConnections`). @default 300 */
+  maxConnections?: number
+  /**
+   * Inbound connections accepted per second from one host before more are refused (libp2p's
+   * `inboundConnectionThreshold`, default 5 there: too few for a cluster starting on one host).
+   * @default 64
+   */
+  inboundConnectionThreshold?: number
+  /** Inbound connections still in their handshake at once (libp2p's `maxIncomingPendingConnections`). @default 64 */
+  maxIncomingPendingConnections?: number
   /** Discover peers on the local network with mDNS. @default false */
   mdns?: boolean
   /** Shared secret: turns on a libp2p private network; peers without the same key cannot connect. @default undefined (open) */
@@ -35,19 +73,54 @@ export interface TransportInit {
   log?: LogFn
 }
 
+/** Resolves a host name to IP addresses; `family` 0 means either. */
+export type ResolveHost = (hostname: string, family: 0 | 4 | 6) => Promise<string[]>
+
+/** A parsed `bootstrap` entry. */
+export interface BootstrapEntry {
+  /** The entry as configured. */
+  address: string
+  /** `ip4` / `ip6` (an address) or `dns` / `dns4` / `dns6` (a name to resolve). */
+  protocol: 'ip4' | 'ip6' | 'dns' | 'dns4' | 'dns6'
+  host: string
+  port: number
+  /** The node id pinned with `/p2p/<id>`, if any. */
+  expected: string | undefined
+}
+
 /** Default failure timeout, ms. */
 export const DEFAULT_FAILURE_TIMEOUT = 3000
 /** Default request timeout, ms. */
 export const DEFAULT_REQUEST_TIMEOUT = 5000
 /** Default maximum message size, bytes (16 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+/** Default longest wait between redials, ms. */
+export const DEFAULT_REDIAL_MAX_DELAY = 10_000
+/** Default dial timeout, ms. */
+export const DEFAULT_DIAL_TIMEOUT = 5000
+/** Default DNS re-resolution interval, ms. */
+export const DEFAULT_RESOLVE_INTERVAL = 30_000
+/** Default libp2p `maxConnections`. */
+export const DEFAULT_MAX_CONNECTIONS = 300
+/** Default libp2p `inboundConnectionThreshold` (per host, per second). */
+export const DEFAULT_INBOUND_CONNECTION_THRESHOLD = 64
+/** Default libp2p `maxIncomingPendingConnections`. */
+export const DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS = 64
 /** Default listen address. */
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
   listen: string[]
-  bootstrap: string[]
+  bootstrap: BootstrapEntry[]
+  identity: string | undefined
+  redialMaxDelay: number
+  dialTimeout: number
+  resolveInterval: number
+  resolveHost: ResolveHost | undefined
+  maxConnections: number
+  inboundConnectionThreshold: number
+  maxIncomingPendingConnections: number
   mdns: boolean
   clusterKey: string | undefined
   failureTimeout: number
@@ -62,6 +135,33 @@ function checkNumber(name: string, value: unknown, min: number, max: number): nu
     throw new InvalidOptionsError(`${name} must be a number between ${min} and ${max}, got ${String(value)}`)
   }
   return value
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  checkNumber(name, value, min, max)
+  if (!Number.isInteger(value))
+    throw new InvalidOptionsError(`${name} must be a whole number, got ${String(value)}`)
+  return value as number
+}
+
+const BOOTSTRAP_SHAPE = /^\/(ip4|ip6|dns|dns4|dns6)\/([^/]+)\/tcp\/(\d{1,5})(?:\/p2p\/([^/]+))?\/?$/
+
+/** Parses one `bootstrap` entry; the multiaddr and peer id themselves are checked by createTransport. */
+function parseBootstrap(address: string): BootstrapEntry {
+  const m = BOOTSTRAP_SHAPE.exec(address)
+  const port = Number(m?.[3])
+  if (m === null || port < 1 || port > 65_535) {
+    throw new InvalidOptionsError(
+      `bootstrap address ${address} is not of the form /ip4/<ip>/tcp/<port>, /ip6/…, /dns4/<name>/tcp/<port> (or /dns6, /dns), optionally ending in /p2p/<node id>`,
+    )
+  }
+  return {
+    address,
+    protocol: m[1] as BootstrapEntry['protocol'],
+    host: m[2]!,
+    port,
+    expected: m[4],
+  }
 }
 
 function checkStrings(name: string, value: unknown): string[] {
@@ -105,17 +205,49 @@ export function resolveOptions(init: TransportInit = {}): ResolvedOptions {
       `pubsub must be 'direct' or 'gossipsub', got ${JSON.stringify(init.pubsub)}`,
     )
   }
-  const bootstrap = checkStrings('bootstrap', init.bootstrap ?? [])
-  for (const addr of bootstrap) {
-    if (!/\/p2p\/[^/]+$/.test(addr)) {
-      throw new InvalidOptionsError(
-        `bootstrap address ${addr} must end in /p2p/<peer id> (use t.addresses of that node)`,
-      )
-    }
+  const bootstrap = checkStrings('bootstrap', init.bootstrap ?? []).map(parseBootstrap)
+  if (init.identity !== undefined && (typeof init.identity !== 'string' || init.identity.length === 0)) {
+    throw new InvalidOptionsError('identity must be the path of a key file (a non-empty string)')
+  }
+  if (init.resolveHost !== undefined && typeof init.resolveHost !== 'function') {
+    throw new InvalidOptionsError('resolveHost must be a function (hostname, family) => Promise<string[]>')
   }
   return {
     listen: checkStrings('listen', init.listen ?? DEFAULT_LISTEN),
     bootstrap,
+    identity: init.identity,
+    redialMaxDelay: checkNumber(
+      'redialMaxDelay',
+      init.redialMaxDelay ?? DEFAULT_REDIAL_MAX_DELAY,
+      100,
+      300_000,
+    ),
+    dialTimeout: checkNumber('dialTimeout', init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT, 100, 60_000),
+    resolveInterval: checkNumber(
+      'resolveInterval',
+      init.resolveInterval ?? DEFAULT_RESOLVE_INTERVAL,
+      100,
+      3_600_000,
+    ),
+    resolveHost: init.resolveHost,
+    maxConnections: checkInteger(
+      'maxConnections',
+      init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      1,
+      100_000,
+    ),
+    inboundConnectionThreshold: checkInteger(
+      'inboundConnectionThreshold',
+      init.inboundConnectionThreshold ?? DEFAULT_INBOUND_CONNECTION_THRESHOLD,
+      1,
+      100_000,
+    ),
+    maxIncomingPendingConnections: checkInteger(
+      'maxIncomingPendingConnections',
+      init.maxIncomingPendingConnections ?? DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS,
+      1,
+      100_000,
+    ),
     mdns: init.mdns ?? false,
     clusterKey,
     failureTimeout,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { PeerIdMismatchError } from './errors.js'
 
 /** Detail of the `peer:up` and `peer:down` events. */
 export interface PeerEventDetail {
@@ -27,6 +28,20 @@ export interface StallEventDetail {
   ms: number
 }
 
+/** Detail of the `peer:mismatch` event (libp2p transport). */
+export interface PeerMismatchEventDetail {
+  /** The bootstrap address as configured (before any DNS resolution). */
+  address: string
+  /** The address that was dialled (after DNS resolution). */
+  dialled: string
+  /** The node id the address pinned with `/p2p/<id>`. */
+  expected: string
+  /** The node id of the node that answered there. */
+  actual: string
+  /** The same, as a typed error whose message says what to do. */
+  error: PeerIdMismatchError
+}
+
 /** Events a {@link Transport} dispatches. */
 export interface TransportEvents {
   /** A peer that runs our transport is connected and answering (once per up-period). */
@@ -42,6 +57,12 @@ export interface TransportEvents {
    * suspicions formed around the stall. Dispatched asynchronously, once per stall.
    */
   stall: CustomEvent<StallEventDetail>
+  /**
+   * A bootstrap address pinned a node id (`…/p2p/<id>`) and another node answered there
+   * (libp2p only). The connection was refused and the address is retried with backoff; the
+   * same is logged and counted in `stats().peerIdMismatches`. Once per refused connection.
+   */
+  'peer:mismatch': CustomEvent<PeerMismatchEventDetail>
 }
 
 /** Receives the payloads published on a topic, with the publisher's node id. */
@@ -74,6 +95,8 @@ export interface TransportStats {
   droppedMalformed: number
   /** Messages dropped by a simulated lossy link (memory network only; 0 for libp2p). */
   droppedLoss: number
+  /** Connections refused because a bootstrap address's `/p2p/<id>` named another node (libp2p only). */
+  peerIdMismatches: number
 }
 
 /** Options of addEventListener (Node's, without depending on the DOM lib). */
@@ -102,7 +125,7 @@ export type Listener =
  * A cluster transport: identity, pub/sub, request/response and peer liveness.
  *
  * Events: `peer:up` and `peer:down`, both `CustomEvent<{ nodeId }>`, and `stall`
- * (`CustomEvent<{ ms }>`, see {@link TransportEvents}).
+ * (`CustomEvent<{ ms }>`), and, for libp2p, `peer:mismatch` (see {@link TransportEvents}).
  */
 export interface Transport extends EventTarget {
   /** This node's id (a libp2p peer id string for the libp2p transport). */

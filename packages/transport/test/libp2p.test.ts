@@ -319,7 +319,6 @@ describe('libp2p transport', () => {
     const bad: TransportInit[] = [
       { failureTimeout: 10 },
       { failureTimeout: 1000, heartbeatInterval: 900 },
-      { bootstrap: ['/ip4/127.0.0.1/tcp/1'] },
       { bootstrap: ['/ip4/127.0.0.1/tcp/1/p2p/not-a-peer-id'] },
       { listen: ['not a multiaddr'] },
       { clusterKey: '' },

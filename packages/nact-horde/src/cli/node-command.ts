@@ -2,6 +2,7 @@ import { exampleBehaviours } from '../example-behaviours.js'
 import { type Horde, startHorde } from '../horde.js'
 import { nact } from '../local/nact.js'
 import type { HordeOptions } from '../options.js'
+import { isLoopback, reachableAddresses } from './addresses.js'
 import {
   checkMultiaddr,
   DEFAULT_NAME,
@@ -29,12 +30,18 @@ starting, failing over and moving, and stops gracefully on Ctrl-C (SIGINT) or SI
 children are handed to the other members with their state. A second Ctrl-C stops at once.
 
 Options:
-  --bootstrap <multiaddr>    a node to join through, as another node printed it (ending in
-                             /p2p/<node id>); repeat for several. Without it: a new cluster
+  --bootstrap <multiaddr>    a node to join through: an address another node printed, or
+                             just its host and port (/ip4/10.0.0.5/tcp/4001), or a DNS name
+                             (/dns4/horde.example/tcp/4001: every address it resolves to,
+                             re-resolved every 30 s); repeat for several. Retried until it
+                             answers. Without it: a new cluster
   --name <horde>             the horde's name; nodes with the same name form one supervisor
                              (default: ${DEFAULT_NAME})
   --listen <multiaddr>       where to listen; repeat for several (default: ${DEFAULT_LISTEN},
                              use /ip4/0.0.0.0/tcp/4001 to be reachable from other machines)
+  --identity <file>          key file that keeps the node id across restarts; created (mode
+                             0600) if missing, its folder must exist
+                             (default: $NACT_HORDE_IDENTITY; none: a new id at every start)
   --cluster-key <key>        shared secret: only nodes with the same key can connect
                              (default: $NACT_HORDE_CLUSTER_KEY)
   --failure-timeout <ms>     silence after which a member counts as dead (default: ${DEFAULT_FAILURE_TIMEOUT})
@@ -47,6 +54,8 @@ Options:
 Example:
   nact-horde node --name shop
   nact-horde node --name shop --bootstrap /ip4/127.0.0.1/tcp/40123/p2p/12D3KooW…
+  nact-horde node --name shop --listen /ip4/0.0.0.0/tcp/4001 --identity /var/lib/horde/node.key \
+                  --bootstrap /dns4/horde-0.horde/tcp/4001
 `
 
 export async function nodeCommand(args: string[], io: Io): Promise<number> {
@@ -56,6 +65,7 @@ export async function nodeCommand(args: string[], io: Io): Promise<number> {
       bootstrap: { type: 'string', multiple: true },
       name: { type: 'string' },
       listen: { type: 'string', multiple: true },
+      identity: { type: 'string' },
       'cluster-key': { type: 'string' },
       'failure-timeout': { type: 'string' },
       redistribution: { type: 'string' },
@@ -68,7 +78,7 @@ export async function nodeCommand(args: string[], io: Io): Promise<number> {
     io.out(NODE_HELP)
     return EXIT_OK
   }
-  const bootstrap = (flags.bootstrap ?? []).map((a) => checkMultiaddr('--bootstrap', a, 'node', true))
+  const bootstrap = (flags.bootstrap ?? []).map((a) => checkMultiaddr('--bootstrap', a, 'node', false))
   const listen = (flags.listen ?? [DEFAULT_LISTEN]).map((a) => checkMultiaddr('--listen', a, 'node', false))
   const name = flags.name ?? DEFAULT_NAME
   if (name.length === 0 || name.length > 100)
@@ -83,11 +93,13 @@ export async function nodeCommand(args: string[], io: Io): Promise<number> {
     throw new UsageError('--ipc needs an IPC channel: start the node with child_process.fork', 'node')
   }
   const clusterKey = flags['cluster-key'] ?? io.env.NACT_HORDE_CLUSTER_KEY
+  const identity = flags.identity ?? io.env.NACT_HORDE_IDENTITY
+  if (identity === '') throw new UsageError('--identity needs the path of a key file', 'node')
 
   const options: HordeOptions = {
     name,
     behaviours: exampleBehaviours,
-    transport: { listen, bootstrap },
+    transport: { listen, bootstrap, ...(identity === undefined ? {} : { identity }) },
     failureTimeout,
     processRedistribution: redistribution,
     ...(clusterKey ? { clusterKey } : {}),
@@ -102,7 +114,7 @@ export async function nodeCommand(args: string[], io: Io): Promise<number> {
     return EXIT_FAILURE
   }
 
-  printBanner(horde, io, { bootstrap, clusterKey: clusterKey !== undefined && clusterKey !== '' })
+  printBanner(horde, io, { bootstrap, listen, clusterKey: clusterKey !== undefined && clusterKey !== '' })
   const log = new EventLog(horde, io.out, failureTimeout + 10_000)
 
   return new Promise<number>((resolve) => {
@@ -167,14 +179,21 @@ export async function nodeCommand(args: string[], io: Io): Promise<number> {
   })
 }
 
-function printBanner(horde: Horde, io: Io, o: { bootstrap: string[]; clusterKey: boolean }): void {
-  const [first] = horde.addresses
+function printBanner(
+  horde: Horde,
+  io: Io,
+  o: { bootstrap: string[]; listen: string[]; clusterKey: boolean },
+): void {
+  const reachable = reachableAddresses(horde.addresses, o.listen, horde.nodeId)
+  // The join hint shows an address another machine can use; loopback only when there is none.
+  const [first] = reachable.length > 0 ? reachable : horde.addresses
+  const addresses = [...new Set([...horde.addresses, ...reachable])]
   const name = shellWord(horde.name)
   const lines = [
     `nact-horde node started`,
     `  node id     ${horde.nodeId}`,
     `  horde       ${horde.name}`,
-    ...horde.addresses.map((a) => `  address     ${a}`),
+    ...addresses.map((a) => `  address     ${a}`),
     `  behaviours  ${Object.keys(exampleBehaviours).join(', ')}`,
     o.bootstrap.length > 0 ? `  joining via ${o.bootstrap.join(', ')}` : '  a new cluster (no --bootstrap)',
   ]
@@ -191,6 +210,12 @@ function printBanner(horde: Horde, io: Io, o: { bootstrap: string[]; clusterKey:
     )
   }
   io.out(lines.join('\n'))
+  if (reachable.length === 0 && horde.addresses.every(isLoopback)) {
+    io.err(
+      'warning: listening on loopback only: nodes on other machines cannot join this one. ' +
+        'Pass --listen /ip4/0.0.0.0/tcp/4001 (any free port) to accept them.',
+    )
+  }
 }
 
 /** Quotes a word for a POSIX shell when it needs it, so the printed commands can be pasted. */

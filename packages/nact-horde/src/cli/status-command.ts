@@ -1,4 +1,9 @@
-import { NoHandlerError, PeerUnreachableError } from '@nact-horde/transport'
+import {
+  createTransport,
+  NoHandlerError,
+  type PeerIdMismatchError,
+  PeerUnreachableError,
+} from '@nact-horde/transport'
 import { TimeoutError } from '../errors.js'
 import type { HordeStatus } from '../horde.js'
 import { fetchStatus } from '../status-client.js'
@@ -86,12 +91,50 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
   try {
     status = await fetchStatus(address, { name, timeout, ...(clusterKey ? { clusterKey } : {}) })
   } catch (err) {
-    io.err(`error: ${explain(err, address, name)}`)
+    // Unreachable may mean that another node answers there now: say so rather than guess.
+    const unreachable = err instanceof PeerUnreachableError || (err as Error)?.name === 'TimeoutError'
+    const mismatch = unreachable
+      ? await findMismatch(address, clusterKey, Math.min(timeout, 3000))
+      : undefined
+    io.err(`error: ${mismatch === undefined ? explain(err, address, name) : explainMismatch(mismatch)}`)
     return EXIT_FAILURE
   }
   if (flags.json) io.out(JSON.stringify(status, null, 2))
   else io.out(formatStatus(status).join('\n'))
   return EXIT_OK
+}
+
+/**
+ * Dials `address` once more and reports whether the node that answers there has another id
+ * than its `/p2p/` part (the transport refuses it and says so in `peer:mismatch`).
+ */
+async function findMismatch(
+  address: string,
+  clusterKey: string | undefined,
+  timeout: number,
+): Promise<PeerIdMismatchError | undefined> {
+  const t = await createTransport({ bootstrap: [address], ...(clusterKey ? { clusterKey } : {}) })
+  try {
+    return await new Promise<PeerIdMismatchError | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), timeout)
+      const done = (value: PeerIdMismatchError | undefined) => {
+        clearTimeout(timer)
+        resolve(value)
+      }
+      t.addEventListener('peer:mismatch', (e) => done(e.detail.error))
+      t.addEventListener('peer:up', () => done(undefined))
+    })
+  } finally {
+    await t.stop()
+  }
+}
+
+function explainMismatch(err: PeerIdMismatchError): string {
+  const where = err.address.split('/p2p/')[0]
+  return (
+    `the node at ${where} is ${err.actual}, not ${err.expected}: the address is stale (that node restarted with a new id). ` +
+    `Use the address it prints now, or ${where} without /p2p/; start nodes with --identity <file> to keep their ids`
+  )
 }
 
 function explain(err: unknown, address: string, name: string): string {
