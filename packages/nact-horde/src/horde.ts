@@ -7,6 +7,7 @@ import {
   AlreadyStartedError,
   InvalidChildSpecError,
   InvalidOptionsError,
+  MessageTooLargeError,
   NoAliveNodesError,
   NodeShuttingDownError,
   NodeUnreachableError,
@@ -23,7 +24,7 @@ import { Membership } from './membership/membership.js'
 import type { MembershipView } from './membership/view.js'
 import { type Counters, newCounters } from './observability/counters.js'
 import { type HordeOptions, isTransport, type ResolvedHordeOptions, resolveHordeOptions } from './options.js'
-import { Reconciler } from './placement/reconciler.js'
+import { encodedSize, Reconciler } from './placement/reconciler.js'
 import type { RemoteChild } from './protocol.js'
 import type {
   ChildCounts,
@@ -158,6 +159,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       redistribution: options.redistribution,
       counters: this.counters,
       tombstoneTtl: options.tombstoneTtl,
+      maxValueBytes: options.maxValueBytes,
       actionBound: options.requestTimeout + options.startTimeout + this.boundedShutdown(),
       events: {
         conflict: (id, survivor) => this.emit('child:conflict', { id, node: this.nodeId, survivor }),
@@ -305,11 +307,42 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
     await this.rpc.call(rec.node, { op: 'terminate', id })
   }
 
-  /** Every child in the cluster with its node and status. Unreachable members are skipped after the request timeout. */
+  /**
+   * Every child in the cluster with its node and status. Members that cannot be asked (not
+   * reachable, or not answering within the request timeout) are skipped: the answer may then
+   * be partial — {@link Horde.childrenReport} says whether it is whole.
+   */
   async whichChildren(): Promise<ChildInfo[]> {
+    return (await this.childrenReport()).children
+  }
+
+  /**
+   * {@link Horde.whichChildren} and {@link Horde.countChildren} in one call, saying whether the
+   * answer is whole: `complete` is false when a member that is not down (by agreement) or gone
+   * could not be asked — it is suspected, not reached yet, or did not answer — and `unreached`
+   * names those members. During a partition each side sees only its own children: a
+   * `complete: false` answer is the signal not to take its counts as the cluster's.
+   */
+  async childrenReport(): Promise<{
+    /** The children of the members that answered, sorted by id. */
+    children: ChildInfo[]
+    /** Counts: `specs` from this node's replica, `active` from the members that answered. */
+    counts: ChildCounts
+    /** Every member that is not down or gone answered. */
+    complete: boolean
+    /** Members that should have answered and did not (sorted). */
+    unreached: string[]
+  }> {
     const out: ChildInfo[] = []
+    const asked = this.reachableNodes()
+    const unreached = new Set(
+      this.membership
+        .view()
+        .members.filter((m) => m.status !== 'dead' && m.nodeId !== this.nodeId && !asked.includes(m.nodeId))
+        .map((m) => m.nodeId),
+    )
     await Promise.all(
-      this.reachableNodes().map(async (node) => {
+      asked.map(async (node) => {
         try {
           const list =
             node === this.nodeId
@@ -317,11 +350,20 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
               : ((await this.rpc.call(node, { op: 'children' })) as RemoteChild[])
           for (const c of list) out.push({ ...c, node, restart: c.restart as RestartType })
         } catch (err) {
+          unreached.add(node)
           log('whichChildren: skipping %s: %s', node, (err as Error).message)
         }
       }),
     )
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    const children = out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    const specs = this.clusterChildren().total
+    const active = children.filter((c) => c.status === 'running').length
+    return {
+      children,
+      counts: { specs, active, workers: specs, supervisors: 0 },
+      complete: unreached.size === 0,
+      unreached: [...unreached].sort(),
+    }
   }
 
   /** The children running (or restarting) on this node only; no network. */
@@ -329,11 +371,9 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
     return this.localChildInfos().map((c) => ({ ...c, node: this.nodeId, restart: c.restart as RestartType }))
   }
 
-  /** Children counts, cluster-wide. */
+  /** Children counts, cluster-wide (partial while members cannot be asked: see {@link Horde.childrenReport}). */
   async countChildren(): Promise<ChildCounts> {
-    const running = (await this.whichChildren()).filter((c) => c.status === 'running').length
-    const specs = this.clusterChildren().total
-    return { specs, active: running, workers: specs, supervisors: 0 }
+    return (await this.childrenReport()).counts
   }
 
   /** This node's view of the cluster, as `nact-horde status` prints it. */
@@ -636,6 +676,12 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
     } catch (err) {
       throw new NotSerializableError(
         `child '${spec.id}': args must be JSON-like data: ${(err as Error).message}`,
+      )
+    }
+    const size = encodedSize(out.args)
+    if (size > this.options.maxValueBytes) {
+      throw new MessageTooLargeError(
+        `child '${spec.id}': its args are ${size} bytes encoded, more than maxValueBytes (${this.options.maxValueBytes}); pass a reference to the data instead`,
       )
     }
     return out

@@ -55,6 +55,14 @@ export interface HordeOptions {
    */
   startTimeout?: number
   /**
+   * The largest value a child may put in the replicated map, in bytes (MessagePack-encoded):
+   * its `args` (larger ones are refused by `startChild` with MessageTooLargeError) and the state
+   * a planned move carries (larger state is not carried: the child restarts from `init`, and
+   * `metrics().handoffStatesDropped` counts it). Every replica holds these values, and anti-
+   * entropy must be able to carry each one. @default 1048576 (1 MiB)
+   */
+  maxValueBytes?: number
+  /**
    * How long a terminated child's tombstone stays in the map, ms. While it is there it beats
    * every concurrent placement of the child (a late handoff or failover cannot bring it back).
    * @default 2 × (requestTimeout + failureTimeout)
@@ -92,6 +100,7 @@ export interface ResolvedHordeOptions {
   failureTimeout: number
   startTimeout: number
   tombstoneTtl: number
+  maxValueBytes: number
 }
 
 function positive(name: string, v: unknown, fallback: number, min = 1, max = 86_400_000): number {
@@ -175,6 +184,7 @@ export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
     deadMemberTimeout: positive('deadMemberTimeout', o.deadMemberTimeout, 30_000, 0, 86_400_000),
     failureTimeout,
     startTimeout: positive('startTimeout', o.startTimeout, 5000, 1, 3_600_000),
+    maxValueBytes: positive('maxValueBytes', o.maxValueBytes, 1_048_576, 1024, 64 * 1_048_576),
     tombstoneTtl: positive(
       'tombstoneTtl',
       o.tombstoneTtl,

@@ -160,6 +160,8 @@ export interface HordeMetrics {
   fencedWrites: number
   /** Times this node found its event loop blocked and re-validated its view before acting. */
   stalls: number
+  /** Planned moves whose state exceeded `maxValueBytes` and was not carried (the child restarted from `init`). */
+  handoffStatesDropped: number
   /** Messages this node sent to children on other nodes. */
   messagesRoutedOut: number
   /** Messages other nodes sent through this node. */

@@ -160,3 +160,31 @@ describe('an asymmetric link', () => {
     expect(await cluster.exactlyOnce(all)).toBe(true)
   })
 })
+
+describe('answers that may hide a split', () => {
+  it('childrenReport says when the answer is not whole, and names who did not answer', async () => {
+    cluster = await Cluster.start(3)
+    const all = ids(30)
+    for (const id of all) await cluster.nodes[0]!.horde.startChild({ id, behaviour: 'plain' })
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+    const [a, b, c] = cluster.nodes as [TestNode, TestNode, TestNode]
+    const whole = await a.horde.childrenReport()
+    expect(whole).toMatchObject({ complete: true, unreached: [] })
+    expect(whole.children.map((x) => x.id)).toEqual([...all].sort())
+    cluster.network.partition([a.horde.nodeId], [b.horde.nodeId, c.horde.nodeId])
+    await waitFor(
+      () => a.horde.members().filter((m) => m.status === 'suspected').length === 2,
+      2000,
+      'a to suspect b and c',
+    )
+    const partial = await a.horde.childrenReport()
+    expect(partial.complete).toBe(false)
+    expect(partial.unreached).toEqual([b.horde.nodeId, c.horde.nodeId].sort())
+    expect(partial.children.every((x) => x.node === a.horde.nodeId)).toBe(true)
+    // The old calls keep their shape (a partial list, counts from what answered).
+    expect((await a.horde.whichChildren()).length).toBe(partial.children.length)
+    expect((await a.horde.countChildren()).specs).toBe(all.length)
+    cluster.network.heal()
+    await cluster.settle()
+  })
+})

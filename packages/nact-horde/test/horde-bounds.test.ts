@@ -83,3 +83,36 @@ describe('reads have no side effects', () => {
     }
   })
 })
+
+describe('values larger than maxValueBytes', () => {
+  it('startChild refuses args larger than the limit with MessageTooLargeError, before anything runs', async () => {
+    cluster = await Cluster.start(2, { maxValueBytes: 4096 })
+    const h = cluster.nodes[0]!.horde
+    await expect(
+      h.startChild({ id: 'big', behaviour: 'counter', args: { blob: 'x'.repeat(10_000) } }),
+    ).rejects.toMatchObject({ name: 'MessageTooLargeError' })
+    expect((await h.whichChildren()).length).toBe(0)
+    await h.startChild({ id: 'small', behaviour: 'counter', args: { blob: 'x'.repeat(100) } })
+  })
+
+  it('a planned move whose state is larger than the limit moves without it, counted', async () => {
+    cluster = await Cluster.start(2, { maxValueBytes: 4096 })
+    const [a, b] = cluster.nodes as [
+      NonNullable<(typeof cluster.nodes)[0]>,
+      NonNullable<(typeof cluster.nodes)[0]>,
+    ]
+    await a.horde.startChild({ id: 'fat', behaviour: 'log' })
+    await waitFor(() => cluster!.exactlyOnce(['fat']), 2000, 'the child to run')
+    const owner = cluster.ownerOf('fat')!
+    const other = owner === a ? b : a
+    for (let i = 0; i < 100; i++) cluster.send('fat', { item: 'y'.repeat(100) })
+    const held = async () =>
+      ((await nact.query(owner.horde.ref('fat') as never, (dump: unknown) => ({ dump }), 2000)) as unknown[])
+        .length
+    await waitFor(async () => (await held()) === 100, 3000, 'the state to grow past the limit')
+    await owner.horde.stop()
+    owner.alive = false
+    await waitFor(() => other.horde.localChildren().some((c) => c.id === 'fat'), 3000, 'the move')
+    expect(owner.horde.metrics().handoffStatesDropped).toBe(1)
+  })
+})

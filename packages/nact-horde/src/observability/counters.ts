@@ -17,6 +17,8 @@ export interface Counters {
   fencedWrites: number
   /** Times this node found its event loop had been blocked and re-validated its view. */
   stalls: number
+  /** Planned moves whose state was larger than `maxValueBytes` and was not carried. */
+  handoffStatesDropped: number
 }
 
 export function newCounters(): Counters {
@@ -36,5 +38,6 @@ export function newCounters(): Counters {
     deadLetters: 0,
     fencedWrites: 0,
     stalls: 0,
+    handoffStatesDropped: 0,
   }
 }

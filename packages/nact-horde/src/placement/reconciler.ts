@@ -1,4 +1,5 @@
 import createDebug from 'debug'
+import { Packr } from 'msgpackr'
 import type { ChildSpec } from '../behaviour.js'
 import type { DistributionStrategy } from '../distribution/strategy.js'
 import { AlreadyStartedError, NodeShuttingDownError, NotFoundError } from '../errors.js'
@@ -41,6 +42,8 @@ export interface ReconcilerComponents {
   events: ReconcilerEvents
   /** How long tombstones are kept, ms. */
   tombstoneTtl: number
+  /** The largest state a planned move carries, bytes encoded. */
+  maxValueBytes: number
   /** The longest one local action may take (start, stop, drain), ms: nothing waits on one longer. */
   actionBound: number
 }
@@ -320,8 +323,14 @@ export class Reconciler {
     else {
       const next: ChildRecord = { node: target, epoch: rec.epoch + 1, spec: rec.spec, from: this.c.self }
       if ('saved' in result) {
-        next.saved = result.saved
-        next.hasSaved = true
+        const size = encodedSize(result.saved)
+        if (size > this.c.maxValueBytes) {
+          this.c.counters.handoffStatesDropped++
+          log('%s: handoff state of %d bytes exceeds maxValueBytes: moved without it', id, size)
+        } else {
+          next.saved = result.saved
+          next.hasSaved = true
+        }
       }
       let written: Uint8Array | undefined
       try {
@@ -394,6 +403,17 @@ export class Reconciler {
     if (prior !== undefined) await this.bounded(prior)
     this.tombstone(id)
     await this.stopLocal(id)
+  }
+}
+
+const packr = new Packr({ useRecords: false })
+
+/** Bytes `value` takes MessagePack-encoded (as the map stores it); unencodable values count as infinite. */
+export function encodedSize(value: unknown): number {
+  try {
+    return packr.pack(value).length
+  } catch {
+    return Number.POSITIVE_INFINITY
   }
 }
 
