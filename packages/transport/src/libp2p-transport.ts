@@ -153,6 +153,14 @@ interface Known {
   redial: Redial
 }
 
+/** Whether a dial failed because the node at the address is not the one its `/p2p/` part named. */
+function isUnexpectedPeer(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; errors?: unknown[] } | undefined
+  if (e?.name === 'UnexpectedPeerError' || /unexpected peer|does not match expected/i.test(e?.message ?? ''))
+    return true
+  return Array.isArray(e?.errors) && e.errors.some(isUnexpectedPeer)
+}
+
 /** One address a bootstrap entry stands for (itself, or one of what its DNS name resolves to). */
 interface Target {
   entry: BootstrapEntry
@@ -269,6 +277,23 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.watchTick(performance.now(), this.checkInterval, this.stallThreshold)
     this.checkTimer = setInterval(() => this.checkSilence(), this.checkInterval)
     this.log('started %s on %o', this.nodeId, this.addresses)
+    // A bootstrap address that names its node: known at once, so a request to that node can
+    // dial it before the bootstrap dial has finished.
+    for (const e of this.options.bootstrap) {
+      if (
+        e.expected === undefined ||
+        e.expected === this.nodeId ||
+        !(e.protocol === 'ip4' || e.protocol === 'ip6')
+      )
+        continue
+      try {
+        await node.peerStore.merge(this.peerIdOf(e.expected), {
+          multiaddrs: [this.modules.multiaddr(`/${e.protocol}/${e.host}/tcp/${e.port}`)],
+        })
+      } catch (err) {
+        this.log('cannot record bootstrap address %s: %s', e.address, (err as Error)?.message)
+      }
+    }
     if (this.options.bootstrap.length > 0) {
       void this.resolveBootstrap()
       if (this.options.bootstrap.some((e) => e.protocol.startsWith('dns'))) {
@@ -338,7 +363,20 @@ export class Libp2pTransport extends BaseTransport implements Transport {
 
   private async dialTarget(target: Target, signal: AbortSignal): Promise<void> {
     if (this.stopped) return
-    const connection = await this.node.dial(this.modules.multiaddr(target.dialled), { signal })
+    // An address that names its node is dialled by that name too, so libp2p merges this dial
+    // with any other to the same node (a request made right after start) instead of racing it.
+    const { expected, protocol } = target.entry
+    const named = expected !== undefined && (protocol === 'ip4' || protocol === 'ip6')
+    let connection: Awaited<ReturnType<typeof this.node.dial>>
+    try {
+      const addr = named ? `${target.dialled}/p2p/${expected}` : target.dialled
+      connection = await this.node.dial(this.modules.multiaddr(addr), { signal })
+    } catch (err) {
+      // Another node answers there: dial the bare address, so the connection gater names the
+      // mismatch (refuseOutbound) instead of a handshake error nobody reads.
+      if (!named || !isUnexpectedPeer(err)) throw err
+      connection = await this.node.dial(this.modules.multiaddr(target.dialled), { signal })
+    }
     const peer = connection.remotePeer.toString()
     target.peer = peer === this.nodeId ? undefined : peer
     if (peer === this.nodeId) {

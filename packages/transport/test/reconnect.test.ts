@@ -162,8 +162,8 @@ describe('libp2p transport across restarts and machines', () => {
     const seed = await start()
     const rest = await Promise.all(Array.from({ length: 15 }, () => start({ bootstrap: [hostPort(seed)] })))
     const all = [seed, ...rest]
-    await waitFor(() => all.every((t) => t.peers().length === 15), 25_000, 'no full mesh of 16')
-  }, 40_000)
+    await waitFor(() => all.every((t) => t.peers().length === 15), 35_000, 'no full mesh of 16')
+  }, 50_000)
 
   it('refuses bad new options with InvalidOptionsError', async () => {
     const bad: TransportInit[] = [
