@@ -27,7 +27,22 @@ export interface AWLWWMapOptions {
    * @default 60_000 ({@link DEFAULT_MAX_CLOCK_DRIFT})
    */
   maxClockDrift?: number
+  /**
+   * Byte budget of one anti-entropy message (`link(peer).generate()`). What a peer lacks
+   * beyond it follows in later messages, each carrying only the causal context of the writes
+   * it ships. A message is larger only when its fixed part (this replica's causal context and
+   * digest root) plus one item (one write with its value, one tree listing) is: that item
+   * then goes alone, counted in `SyncLinkStats.oversized`. An integer of at least
+   * {@link MIN_SYNC_BYTES}; keep it below what the transport accepts in one message.
+   * @default 1_048_576 ({@link DEFAULT_MAX_SYNC_BYTES}, 1 MiB)
+   */
+  maxSyncBytes?: number
 }
+
+/** Default {@link AWLWWMapOptions.maxSyncBytes}: 1 MiB. */
+export const DEFAULT_MAX_SYNC_BYTES = 1 << 20
+/** Smallest accepted {@link AWLWWMapOptions.maxSyncBytes}. */
+export const MIN_SYNC_BYTES = 64
 
 /** Counters of one replica, for metrics (see {@link AWLWWMap.stats}). */
 export interface AWLWWMapStats {
@@ -78,6 +93,8 @@ export class AWLWWMap<V = Value> {
   private readonly interned = new Map<string, string>()
   /** @internal Bumped on every state change; links use it to know when they are done. */
   version = 0
+  /** Byte budget of one sync message (see {@link AWLWWMapOptions.maxSyncBytes}). */
+  readonly maxSyncBytes: number
 
   constructor(options: AWLWWMapOptions = {}) {
     const id = options.replicaId ?? randomReplicaId()
@@ -89,6 +106,13 @@ export class AWLWWMap<V = Value> {
       options.maxClockDrift === undefined ? DEFAULT_MAX_CLOCK_DRIFT : options.maxClockDrift
     assertMaxDrift(maxClockDrift, 'maxClockDrift')
     this.hlc = new HybridClock(options.clock ?? Date, maxClockDrift)
+    const budget = options.maxSyncBytes ?? DEFAULT_MAX_SYNC_BYTES
+    if (typeof budget !== 'number' || !Number.isSafeInteger(budget) || budget < MIN_SYNC_BYTES) {
+      throw new InvalidArgumentError(
+        `maxSyncBytes must be an integer of at least ${MIN_SYNC_BYTES} (bytes per sync message), got ${String(budget)}`,
+      )
+    }
+    this.maxSyncBytes = budget
   }
 
   /** A snapshot of this replica's counters. */
@@ -333,6 +357,28 @@ export class AWLWWMap<V = Value> {
     return diffs
   }
 
+  /**
+   * Joins a delta that replica `peer` sent (gossip of its own writes, or any delta it built
+   * from its own state), and records on the link to `peer`, if there is one, that `peer` has
+   * seen every dot of it: anti-entropy will not send those writes back to it
+   * (see {@link SyncLink.observe}). If the link was idle before, the join does not wake it:
+   * a write `peer` made itself is no news to `peer`. Same result as {@link join} otherwise.
+   *
+   * Only pass deltas `peer` produced from its own replica: a delta it merely relayed may hold
+   * writes it has not joined, which this link would then hold back from it for up to two
+   * rounds of its reports.
+   */
+  joinFrom(peer: string, delta: Delta<V>): Diff<V>[] {
+    const l = this.links.get(peer)
+    const wasIdle = l?.idle === true
+    const diffs = this.join(delta)
+    if (l !== undefined) {
+      l.observe(delta)
+      if (wasIdle) l.stayQuiet()
+    }
+    return diffs
+  }
+
   /** The whole replica as one delta: every live write and everything this replica has seen. */
   state(): Delta<V> {
     const names: string[] = []
@@ -378,6 +424,17 @@ export class AWLWWMap<V = Value> {
       }
     }
     return { keys, ranges }
+  }
+
+  /**
+   * @internal Calls `visit` with every live write of replica `r` whose counter is in
+   * `[lo, hi]`, in counter order, and its key; stops (returning false) when `visit` returns false.
+   */
+  liveWrites(r: string, lo: number, hi: number, visit: (e: Entry<V>, key: string) => boolean): boolean {
+    return this.index.query(r, lo, hi, (c, key) => {
+      const e = this.records.get(key)?.entries.find((x) => x.c === c && x.r === r)
+      return e === undefined ? true : visit(e, key)
+    })
   }
 
   /** @internal Live entries of a key. */

@@ -364,3 +364,78 @@ function sanitizeValue(v: unknown, depth: number): unknown {
       throw new DecodeError(`values must be plain data, got ${typeof v}`)
   }
 }
+
+// ——— size bounds, for byte budgets ———
+
+/** Bytes MessagePack takes for the number `v` (as msgpackr and MessagePackWriter write it). */
+export function numberSize(v: number): number {
+  if (v >>> 0 === v) return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5
+  if (v >> 0 === v) return v >= -0x20 ? 1 : v >= -0x80 ? 2 : v >= -0x8000 ? 3 : 5
+  return 9
+}
+
+/** At least the bytes MessagePack takes for the string `s`. */
+export function stringSize(s: string): number {
+  const n = s.length
+  // One byte per character when ASCII; otherwise UTF-8 takes at most 3 per UTF-16 unit.
+  let ascii = true
+  for (let i = 0; i < n; i++) {
+    if (s.charCodeAt(i) >= 0x80) {
+      ascii = false
+      break
+    }
+  }
+  if (!ascii) return 3 * n + 5
+  return n + (n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5)
+}
+
+function headerSize(n: number): number {
+  return n < 0x10 ? 1 : n < 0x10000 ? 3 : 5
+}
+
+/**
+ * An upper bound of the bytes MessagePack takes for a stored value (exact for the common
+ * shapes): what a sync message's byte budget charges for it.
+ */
+export function valueSize(v: unknown): number {
+  switch (typeof v) {
+    case 'number':
+      return numberSize(v)
+    case 'string':
+      return stringSize(v)
+    case 'boolean':
+      return 1
+    case 'object': {
+      if (v === null) return 1
+      if (v instanceof Uint8Array) return v.length + (v.length < 0x100 ? 2 : v.length < 0x10000 ? 3 : 5)
+      if (Array.isArray(v)) {
+        let n = headerSize(v.length)
+        for (let i = 0; i < v.length; i++) n += valueSize(v[i])
+        return n
+      }
+      // msgpackr writes plain objects with a map16 header (map32 past 65,535 keys).
+      let n = 5
+      const o = v as Record<string, unknown>
+      for (const k in o) if (Object.hasOwn(o, k)) n += stringSize(k) + valueSize(o[k])
+      return n
+    }
+    default:
+      return 9
+  }
+}
+
+/** An upper bound of the bytes one live entry takes inside a key part (replica ref, counter, HLC, value). */
+export function entrySize<V>(e: Entry<V>, ref: number): number {
+  return numberSize(ref) + numberSize(e.c) + numberSize(e.wall) + numberSize(e.logical) + valueSize(e.value)
+}
+
+/** An upper bound of a key part's bytes beyond its entries and dots: headers and the key. */
+export function keyPartSize(key: string): number {
+  // [key, entries, dead?]: array header, the key, two array headers.
+  return 1 + stringSize(key) + 5 + 5
+}
+
+/** An upper bound of the bytes of a (replica ref, counter) pair. */
+export function dotSize(ref: number, c: number): number {
+  return numberSize(ref) + numberSize(c)
+}

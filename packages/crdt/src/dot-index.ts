@@ -43,10 +43,13 @@ export class DotIndex {
     }
   }
 
-  /** Calls `visit` for every indexed (counter, key) of `replica` with lo <= counter <= hi. */
-  query(replica: string, lo: number, hi: number, visit: (counter: number, key: string) => void): void {
+  /**
+   * Calls `visit` for every indexed (counter, key) of `replica` with lo <= counter <= hi, in
+   * counter order. A `visit` that returns `false` stops the walk; `query` then returns false.
+   */
+  query(replica: string, lo: number, hi: number, visit: (counter: number, key: string) => unknown): boolean {
     const col = this.byReplica.get(replica)
-    if (col === undefined) return
+    if (col === undefined) return true
     if (!col.sorted) sortColumn(col)
     const cs = col.counters
     let a = 0
@@ -56,7 +59,9 @@ export class DotIndex {
       if (cs[mid]! < lo) a = mid + 1
       else b = mid
     }
-    for (let i = a; i < cs.length && cs[i]! <= hi; i++) visit(cs[i]!, col.keys[i]!)
+    for (let i = a; i < cs.length && cs[i]! <= hi; i++)
+      if (visit(cs[i]!, col.keys[i]!) === false) return false
+    return true
   }
 
   /** Number of index slots held (live and not yet compacted), for memory accounting. */

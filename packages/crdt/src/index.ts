@@ -21,7 +21,13 @@
  *
  * @module @nact-horde/crdt
  */
-export { AWLWWMap, type AWLWWMapOptions, type AWLWWMapStats } from './aw-lww-map.js'
+export {
+  AWLWWMap,
+  type AWLWWMapOptions,
+  type AWLWWMapStats,
+  DEFAULT_MAX_SYNC_BYTES,
+  MIN_SYNC_BYTES,
+} from './aw-lww-map.js'
 export { decodeDelta, encodeDelta, WIRE_VERSION } from './codec.js'
 export { DecodeError, InvalidArgumentError } from './errors.js'
 export { compareWrites, DEFAULT_MAX_CLOCK_DRIFT, HybridClock } from './hybrid-clock.js'

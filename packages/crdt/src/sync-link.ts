@@ -6,17 +6,22 @@ import {
   decodeKeys,
   decodeRanges,
   decodeReplicas,
+  dotSize,
   encodeKeys,
   encodeRanges,
+  entrySize,
   KIND_SYNC,
+  keyPartSize,
+  numberSize,
   pack,
   ReplicaTable,
+  stringSize,
   unpackMessage,
   WIRE_VERSION,
 } from './codec.js'
 import { MAX_LEVEL } from './digest-tree.js'
 import { DecodeError } from './errors.js'
-import type { Delta, Diff, Dot, KeyDelta } from './types.js'
+import type { Delta, Diff, Dot, Entry, KeyDelta } from './types.js'
 
 /** A tree node holding at most this many keys is listed rather than split into children. */
 const LIST_LIMIT = 16
@@ -34,6 +39,16 @@ export interface SyncLinkStats {
   bytesReceived: number
   /** Messages refused by `receive` because they did not decode. */
   rejected: number
+  /**
+   * Messages `generate` cut at the byte budget (`maxSyncBytes`): the rest of what the peer
+   * lacks follows in later messages.
+   */
+  cut: number
+  /**
+   * Messages larger than the budget: their fixed part (context, root) plus a single item
+   * (one write with a large value, one listing) did not fit, so that item went alone.
+   */
+  oversized: number
 }
 
 /**
@@ -42,23 +57,38 @@ export interface SyncLinkStats {
  * of the difference.
  *
  * Every message carries the sender's causal context and the root of its digest tree, so
- * each side knows what the other has seen:
+ * each side knows what the other has seen (a peer's context is its acknowledgement):
  * 1. writes the peer has not seen go to it, with the context intervals they came from
- *    (context is never wider than the writes it ships);
+ *    (context is never wider than the writes it ships), at most `maxSyncBytes` per message;
+ *    the rest follows in later messages;
  * 2. once both have seen the same writes, any remaining difference is a write that is live
  *    on one side and superseded on the other; the sides descend their digest trees
  *    (16-ary, by key hash) to the few keys that differ and exchange the superseded dots;
  * 3. a message with `eq` says "we are equal as far as I know"; a side that receives it and
  *    agrees falls silent, and `generate()` returns null until something changes.
  *
+ * What gossip delivers is not sent again: a write goes to the peer only when this replica
+ * already held it when the peer's latest message (its report) arrived and that report lacks
+ * it — a write that arrived since is announced by the context alone, giving gossip the time
+ * to deliver it — and not while the peer is assumed to have it (it was sent, or the peer
+ * gossiped it: {@link SyncLink.observe}) and no second report has contradicted that.
+ *
  * Nothing relies on a message arriving: a side that is not sure both are equal keeps
- * answering `generate()` with a fresh message (a resend), and each message is complete in
- * itself, so a lost one costs a round, never a stuck link. There is no per-peer history to
- * keep or garbage-collect: what a peer lacks is computed from the two replicas' states.
+ * answering `generate()` with a fresh message (a resend), assumptions that reports do not
+ * confirm expire after two of them, and each message is complete in itself, so a lost one
+ * costs a round or two, never a stuck link. What a peer lacks is computed from the two
+ * replicas' states; a link keeps only the peer's last report and a few intervals.
  */
 export class SyncLink<V> {
+  /** The peer's context as of its latest message (its report). */
   private peerContext: CausalContext | undefined
   private peerRoot: [number, number] | undefined
+  /** This replica's context when the peer's latest report arrived. */
+  private contextAtReport: CausalContext | undefined
+  /** Dots the peer is assumed to have (sent to it, or gossiped by it) since its latest report. */
+  private assumedNew = new CausalContext()
+  /** Such dots from before the latest report that it did not confirm: dropped at the next one. */
+  private assumedOld = new CausalContext()
   private owe = false
   private quietAt = -1
   /** Nodes whose 16 children's hashes go in the next message, as (level, prefix). */
@@ -72,6 +102,8 @@ export class SyncLink<V> {
     bytesSent: 0,
     bytesReceived: 0,
     rejected: 0,
+    cut: 0,
+    oversized: 0,
   }
 
   /** @internal Use `map.link(peer)`. */
@@ -86,6 +118,27 @@ export class SyncLink<V> {
     return !this.owe && this.quietAt === this.map.version && !this.hasPending()
   }
 
+  /**
+   * Records that the peer has seen every dot of `delta` (its live entries, its superseded
+   * dots, its ranges) — e.g. a delta the peer gossiped, which it built from its own replica —
+   * so `generate()` does not send those writes to it. An assumption, not a fact: if the
+   * peer's next two reports still lack a dot, it is sent after all. `map.joinFrom(peer,
+   * delta)` joins and observes in one call.
+   */
+  observe(delta: Delta<V>): void {
+    const a = this.assumedNew
+    delta.keys.forEach((kd) => {
+      for (const e of kd.entries) a.add(e.r, e.c)
+      for (const d of kd.dead) a.add(d.r, d.c)
+    })
+    if (delta.ranges.size > 0) a.merge(delta.ranges)
+  }
+
+  /** @internal A join the peer itself caused does not wake an idle link (see `map.joinFrom`). */
+  stayQuiet(): void {
+    this.quietAt = this.map.version
+  }
+
   /** The next message for the peer, or null when there is nothing to say. */
   generate(): Uint8Array | null {
     if (this.idle) return null
@@ -93,25 +146,43 @@ export class SyncLink<V> {
     const root = m.tree.root()
     const eq = this.equalToPeer()
     const table = new ReplicaTable()
+    const ctx = encodeRanges(m.context.toRanges(), table)
+    const budget = new Budget(m.maxSyncBytes - fixedSize(table.ids, m.context))
 
-    let keys: Map<string, KeyDelta<V>> = new Map()
-    let ranges: Map<string, number[]> = new Map()
-    if (this.peerContext !== undefined) {
-      const missing = m.context.minus(this.peerContext)
-      if (missing.size > 0) {
-        const d: Delta<V> = m.deltaFor(missing)
-        keys = d.keys as Map<string, KeyDelta<V>>
-        ranges = missing
-      }
-    }
+    const keys = new Map<string, { entries: Entry<V>[]; dead: Dot[] }>()
+
+    // Repairs found by the tree descent first: they are few and small.
     for (const [key, dots] of this.pendingDead) {
-      const kd = keys.get(key)
-      keys.set(key, { entries: kd?.entries ?? [], dead: dots })
+      let size = keyPartSize(key)
+      for (const d of dots) size += dotSize(table.ref(d.r), d.c)
+      if (!budget.take(size)) break
+      keys.set(key, { entries: [], dead: dots.slice() })
+      this.pendingDead.delete(key)
     }
-
+    const listings: unknown[] = []
+    while (this.pendingListings.length > 0) {
+      const [level, prefix] = this.pendingListings[0]!
+      const part: unknown[] = [level, prefix]
+      let size = 5 + numberSize(level) + numberSize(prefix)
+      for (const rec of m.tree.itemsUnderIfFew(level, prefix, Number.POSITIVE_INFINITY) ?? []) {
+        const dots: number[] = []
+        size += stringSize(rec.key) + 5
+        for (const e of rec.entries) {
+          const ref = table.ref(e.r)
+          dots.push(ref, e.c)
+          size += dotSize(ref, e.c)
+        }
+        part.push(rec.key, dots)
+      }
+      if (!budget.take(size)) break
+      listings.push(part)
+      this.pendingListings.shift()
+    }
     // Children hashes go as raw bytes, 16 × 8 per node: half the size of MessagePack ints.
     const nodes: unknown[] = []
-    for (const [level, prefix] of this.pendingNodes) {
+    while (this.pendingNodes.length > 0) {
+      const [level, prefix] = this.pendingNodes[0]!
+      if (!budget.take(NODE_SIZE)) break
       const hashes = new Uint8Array(FANOUT * 8)
       const view = new DataView(hashes.buffer)
       for (let i = 0; i < FANOUT; i++) {
@@ -120,21 +191,42 @@ export class SyncLink<V> {
         view.setUint32(8 * i + 4, h2)
       }
       nodes.push(level, prefix, hashes)
-    }
-    const listings: unknown[] = []
-    for (const [level, prefix] of this.pendingListings) {
-      const part: unknown[] = [level, prefix]
-      for (const rec of m.tree.itemsUnderIfFew(level, prefix, Number.POSITIVE_INFINITY) ?? []) {
-        const dots: number[] = []
-        for (const e of rec.entries) dots.push(table.ref(e.r), e.c)
-        part.push(rec.key, dots)
-      }
-      listings.push(part)
+      this.pendingNodes.shift()
     }
 
-    const ctx = encodeRanges(m.context.toRanges(), table)
-    const encodedKeys = encodeKeys(keys, table)
-    const encodedRanges = encodeRanges(ranges, table)
+    // What the peer lacks: every live write inside the intervals sent, and the intervals cut
+    // where the budget ran out, so the context shipped never covers a write left out.
+    const ranges = new Map<string, number[]>()
+    for (const [r, iv] of this.lacking()) {
+      if (budget.full) break
+      const ref = table.ref(r)
+      if (!budget.take(RANGE_PART_SIZE + numberSize(ref), false)) break
+      const sent: number[] = []
+      for (let k = 0; k < iv.length && !budget.full; k += 2) {
+        const lo = iv[k]!
+        const hi = iv[k + 1]!
+        if (!budget.take(numberSize(lo) + numberSize(hi), false)) break
+        let cutAt = hi
+        m.liveWrites(r, lo, hi, (e, key) => {
+          const known = keys.get(key)
+          const size = entrySize(e, ref) + (known === undefined ? keyPartSize(key) : 0)
+          if (!budget.take(size)) {
+            cutAt = e.c - 1
+            return false
+          }
+          if (known === undefined) keys.set(key, { entries: [e], dead: [] })
+          else known.entries.push(e)
+          return true
+        })
+        if (cutAt >= lo) sent.push(lo, cutAt)
+        if (cutAt < hi) break
+      }
+      if (sent.length > 0) {
+        ranges.set(r, sent)
+        for (let k = 0; k < sent.length; k += 2) this.assumedNew.addInterval(r, sent[k]!, sent[k + 1]!)
+      }
+    }
+
     const bytes = pack([
       WIRE_VERSION,
       KIND_SYNC,
@@ -143,17 +235,16 @@ export class SyncLink<V> {
       root[0],
       root[1],
       eq ? 1 : 0,
-      encodedKeys,
-      encodedRanges,
+      encodeKeys(keys, table),
+      encodeRanges(ranges, table),
       nodes,
       listings,
     ])
 
-    this.pendingNodes = []
-    this.pendingListings = []
-    this.pendingDead = new Map()
     this.owe = false
     if (eq) this.quietAt = m.version
+    if (budget.full) this.stats.cut++
+    if (bytes.length > m.maxSyncBytes) this.stats.oversized++
     this.stats.messagesSent++
     this.stats.bytesSent += bytes.length
     return bytes
@@ -197,6 +288,10 @@ export class SyncLink<V> {
 
     this.peerContext = msg.context
     this.peerRoot = msg.root
+    this.contextAtReport = m.context.clone()
+    // Assumptions this report confirms are facts now; those it does not get one more report.
+    this.assumedOld = CausalContext.fromRanges(this.assumedNew.minus(msg.context))
+    this.assumedNew = new CausalContext()
     if (this.equalToPeer()) {
       if (msg.eq) {
         this.quietAt = m.version
@@ -213,6 +308,19 @@ export class SyncLink<V> {
     return diffs
   }
 
+  /**
+   * The dots to send: those this replica held when the peer's latest report arrived and that
+   * the report lacks, less those the peer is assumed to have. Empty before any report.
+   */
+  private lacking(): Map<string, number[]> {
+    if (this.peerContext === undefined || this.contextAtReport === undefined) return NO_RANGES
+    const missing = this.contextAtReport.minus(this.peerContext)
+    if (missing.size === 0) return missing
+    const assumed = this.assumedOld.clone()
+    assumed.merge(this.assumedNew)
+    return CausalContext.fromRanges(missing).minus(assumed)
+  }
+
   private equalToPeer(): boolean {
     if (this.peerContext === undefined || this.peerRoot === undefined) return false
     const [r1, r2] = this.map.tree.root()
@@ -221,6 +329,59 @@ export class SyncLink<V> {
 
   private hasPending(): boolean {
     return this.pendingNodes.length > 0 || this.pendingListings.length > 0 || this.pendingDead.size > 0
+  }
+}
+
+const NO_RANGES: Map<string, number[]> = new Map()
+/** Upper bound of one node's bytes: level, prefix, and 16 × 8 bytes of hashes. */
+const NODE_SIZE = 1 + 5 + 2 + FANOUT * 8
+/** Upper bound of a range part's bytes beyond its replica ref and bounds: the array header. */
+const RANGE_PART_SIZE = 5
+
+/**
+ * Upper bound of a sync message's bytes before any item: the envelope, the replica table, the
+ * sender's context, the root, the flag and four empty array headers.
+ */
+function fixedSize(ids: readonly string[], context: CausalContext): number {
+  let n = 1 + 1 + 1 + 5 // array header, version, kind, table header
+  for (const id of ids) n += stringSize(id)
+  n += 5 // context header
+  let ref = 0
+  for (const [, iv] of context.entries()) {
+    n += 5 + numberSize(ref++)
+    for (let k = 0; k < iv.length; k++) n += numberSize(iv[k]!)
+  }
+  return n + 5 + 5 + 1 + 4 * 5
+}
+
+/**
+ * Bytes left for a message's items. The first item is always taken, whatever its size, so
+ * every message makes progress; after that, only what fits.
+ */
+class Budget {
+  private used = 0
+  private any = false
+  /** Set once an item did not fit: nothing more goes in this message. */
+  full = false
+  constructor(private readonly limit: number) {}
+
+  fits(n: number): boolean {
+    return !this.full && (!this.any || this.used + n <= this.limit)
+  }
+
+  /**
+   * Takes `n` bytes if they fit. `item` false is for the headers around items (a replica's
+   * range part, an interval's bounds): they do not count as the message's first item, so the
+   * item they were opened for still goes however large it is.
+   */
+  take(n: number, item = true): boolean {
+    if (!this.fits(n)) {
+      this.full = true
+      return false
+    }
+    this.used += n
+    if (item) this.any = true
+    return true
   }
 }
 

@@ -1,4 +1,5 @@
 import { AWLWWMap, type Delta, decodeDelta, encodeDelta } from '@nact-horde/crdt'
+import { Unpackr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { canonical, ManualClock, prng, syncPair, testSeed, visible } from './helpers.js'
 
@@ -16,11 +17,17 @@ class TestNetwork {
     private readonly rand: () => number,
     private readonly replicas: Map<string, AWLWWMap<number>>,
     private readonly loss: number,
+    /** When set: every sync message must keep to it, and deltas are joined with joinFrom. */
+    private readonly budget?: number,
   ) {
     for (const id of replicas.keys()) this.queues.set(id, [])
   }
 
   send(from: string, to: string, kind: 'delta' | 'sync', bytes: Uint8Array): void {
+    // Over the budget only when one item did not fit alone beside the context.
+    if (kind === 'sync' && this.budget !== undefined && bytes.length > this.budget && itemsIn(bytes) > 1) {
+      throw new Error(`a sync message of ${bytes.length} B over the budget of ${this.budget} B`)
+    }
     if (this.rand() < this.loss) return
     const copies = this.rand() < 0.1 ? 2 : 1
     for (let i = 0; i < copies; i++) {
@@ -47,8 +54,10 @@ class TestNetwork {
     }
     const r = this.replicas.get(to)!
     for (const m of due) {
-      if (m.kind === 'delta') r.join(decodeDelta(m.bytes))
-      else {
+      if (m.kind === 'delta') {
+        if (this.budget === undefined) r.join(decodeDelta(m.bytes))
+        else r.joinFrom(m.from, decodeDelta(m.bytes))
+      } else {
         r.link(m.from).receive(m.bytes)
         const reply = r.link(m.from).generate()
         if (reply) this.send(to, m.from, 'sync', reply)
@@ -67,12 +76,28 @@ class TestNetwork {
   }
 }
 
-function runScenario(seed: number, opts: { replicas: number; steps: number; keys: number; loss: number }) {
+const unpackr = new Unpackr({ useRecords: false })
+
+/** Items in a sync message: live writes, per-key superseded-dot lists, tree nodes and listings. */
+function itemsIn(bytes: Uint8Array): number {
+  const msg = unpackr.unpack(bytes) as unknown[][]
+  let n = msg[9]!.length / 3 + msg[10]!.length
+  for (const part of msg[7] as unknown[][])
+    n += (part[1] as unknown[]).length / 5 + (part.length === 3 ? 1 : 0)
+  return n
+}
+
+function runScenario(
+  seed: number,
+  opts: { replicas: number; steps: number; keys: number; loss: number; maxSyncBytes?: number },
+) {
   const rand = prng(seed)
   const clock = new ManualClock()
   const ids = Array.from({ length: opts.replicas }, (_, i) => `r${i}`)
-  const replicas = new Map(ids.map((id) => [id, new AWLWWMap<number>({ replicaId: id, clock })]))
-  const net = new TestNetwork(rand, replicas, opts.loss)
+  const replicas = new Map(
+    ids.map((id) => [id, new AWLWWMap<number>({ replicaId: id, clock, maxSyncBytes: opts.maxSyncBytes })]),
+  )
+  const net = new TestNetwork(rand, replicas, opts.loss, opts.maxSyncBytes)
   const oracle = new AWLWWMap<number>({ replicaId: 'oracle' })
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!
 
@@ -100,28 +125,40 @@ function runScenario(seed: number, opts: { replicas: number; steps: number; keys
   // Whatever is still in flight is lost. Then sync rounds, over a ring and then at random,
   // until every link is silent.
   net.drop()
+  const maxRounds = opts.maxSyncBytes === undefined ? 200 : 2000
   for (let round = 0; round < 3; round++) {
     for (let i = 0; i < ids.length; i++) {
-      syncPair(replicas.get(ids[i]!)!, replicas.get(ids[(i + 1) % ids.length]!)!)
+      syncPair(replicas.get(ids[i]!)!, replicas.get(ids[(i + 1) % ids.length]!)!, { maxRounds })
     }
   }
   // Every pair's link was left mid-conversation by the random phase: let each settle.
-  for (const x of ids) for (const y of ids) if (x < y) syncPair(replicas.get(x)!, replicas.get(y)!)
+  for (const x of ids)
+    for (const y of ids) if (x < y) syncPair(replicas.get(x)!, replicas.get(y)!, { maxRounds })
   return { ids, replicas, oracle }
 }
 
 describe('seeded random convergence under loss, duplication, reordering and delay', () => {
   const seed = testSeed('convergence')
 
-  for (const [n, loss] of [
-    [3, 0.2],
-    [4, 0.4],
-    [5, 0.6],
+  for (const [n, loss, maxSyncBytes] of [
+    [3, 0.2, undefined],
+    [4, 0.4, undefined],
+    [5, 0.6, undefined],
+    [3, 0.3, 128],
+    [5, 0.5, 200],
   ] as const) {
-    it(`${n} replicas, ${loss * 100}% loss: all replicas equal the join of every write, and links fall silent`, () => {
+    const how =
+      maxSyncBytes === undefined ? '' : `, ${maxSyncBytes} B sync budget, gossip joined with joinFrom`
+    it(`${n} replicas, ${loss * 100}% loss${how}: all replicas equal the join of every write, and links fall silent`, () => {
       for (let run = 0; run < 20; run++) {
         const s = seed + run * 7919 + n
-        const { ids, replicas, oracle } = runScenario(s, { replicas: n, steps: 300, keys: 12, loss })
+        const { ids, replicas, oracle } = runScenario(s, {
+          replicas: n,
+          steps: 300,
+          keys: 12,
+          loss,
+          maxSyncBytes,
+        })
         const expected = canonical(oracle)
         for (const id of ids) {
           // The oracle joined every delta ever made: nothing lost, nothing invented.
@@ -145,14 +182,16 @@ describe('seeded random convergence under loss, duplication, reordering and dela
   it('sync messages themselves may be lost: a lost message costs a resend, never a stuck link', () => {
     const rand = prng(seed)
     for (let run = 0; run < 30; run++) {
-      const a = new AWLWWMap<number>({ replicaId: 'a' })
-      const b = new AWLWWMap<number>({ replicaId: 'b' })
+      // Half the runs with a budget so small that most messages carry one or two writes.
+      const maxSyncBytes = run % 2 === 0 ? undefined : 96
+      const a = new AWLWWMap<number>({ replicaId: 'a', maxSyncBytes })
+      const b = new AWLWWMap<number>({ replicaId: 'b', maxSyncBytes })
       for (let i = 0; i < 200; i++) {
         const target = rand() < 0.5 ? a : b
         if (rand() < 0.7) target.set(`k${Math.floor(rand() * 50)}`, i)
         else target.delete(`k${Math.floor(rand() * 50)}`)
       }
-      syncPair(a, b, { lose: () => rand() < 0.3, maxRounds: 500 })
+      syncPair(a, b, { lose: () => rand() < 0.3, maxRounds: 5000 })
       expect(canonical(a), `SEED=${seed} run ${run}`).toBe(canonical(b))
     }
   })

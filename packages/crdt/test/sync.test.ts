@@ -1,4 +1,10 @@
-import { AWLWWMap } from '@nact-horde/crdt'
+import {
+  AWLWWMap,
+  DEFAULT_MAX_SYNC_BYTES,
+  decodeDelta,
+  encodeDelta,
+  InvalidArgumentError,
+} from '@nact-horde/crdt'
 import { describe, expect, it } from 'vitest'
 import { canonical, syncPair, visible } from './helpers.js'
 
@@ -99,5 +105,161 @@ describe('anti-entropy cost follows the difference, not the map size', () => {
     syncPair(b, c)
     expect(visible(c)).toEqual(visible(a))
     expect(c.size).toBe(50)
+  })
+})
+
+describe('sync messages within a byte budget', () => {
+  /** Like syncPair, but checks every message against the budget and hands each to `onMessage`. */
+  function syncBudgeted<V>(
+    a: AWLWWMap<V>,
+    b: AWLWWMap<V>,
+    budget: number,
+    onMessage: (to: AWLWWMap<V>) => void = () => {},
+  ) {
+    const la = a.link(b.replicaId)
+    const lb = b.link(a.replicaId)
+    let messages = 0
+    let largest = 0
+    for (let round = 0; round < 10_000; round++) {
+      const m1 = la.generate()
+      if (m1) {
+        messages++
+        largest = Math.max(largest, m1.length)
+        lb.receive(m1)
+        onMessage(b)
+      }
+      const m2 = lb.generate()
+      if (m2) {
+        messages++
+        largest = Math.max(largest, m2.length)
+        la.receive(m2)
+        onMessage(a)
+      }
+      if (!m1 && !m2) return { messages, largest }
+    }
+    throw new Error(`no convergence within the budget ${budget}`)
+  }
+
+  it('a joiner syncing a 100k-key map from empty converges in many messages, none over the budget', () => {
+    const budget = 64 * 1024
+    const a = new AWLWWMap<{ i: number; s: string }>({ replicaId: 'a', maxSyncBytes: budget })
+    for (let i = 0; i < 100_000; i++) a.set(`key-${i}`, { i, s: 'value' })
+    for (let i = 0; i < 100_000; i += 7) a.delete(`key-${i}`)
+    const b = new AWLWWMap<{ i: number; s: string }>({ replicaId: 'b', maxSyncBytes: budget })
+    const expected = visible(a)
+    const r = syncBudgeted(a, b, budget)
+    expect(visible(a)).toEqual(expected)
+    expect(canonical(b)).toBe(canonical(a))
+    expect(r.largest).toBeLessThanOrEqual(budget)
+    // ~3 MB of state in 64 KiB pieces.
+    expect(r.messages).toBeGreaterThan(40)
+    expect(a.link('b').stats.cut).toBeGreaterThan(20)
+    expect(a.link('b').stats.oversized).toBe(0)
+  })
+
+  it("a chunk's context covers only the writes it carries: nothing lost on either side", () => {
+    // B already holds half of A's writes (gossip, out of order). A chunk whose ranges covered
+    // a write it did not carry would mark it seen at B without B holding it (and the tree
+    // descent would then delete it at A as well): keys lost, as in DeltaCrdt.
+    const a = new AWLWWMap<number>({ replicaId: 'a', maxSyncBytes: 256 })
+    const b = new AWLWWMap<number>({ replicaId: 'b', maxSyncBytes: 256 })
+    const deltas = []
+    for (let i = 0; i < 1_000; i++) deltas.push(a.set(`k${i % 800}`, i))
+    for (let i = deltas.length - 1; i >= 0; i--) if (Math.floor(i / 40) % 2 === 1) b.join(deltas[i]!)
+    const held = new Map(b.entries())
+    const before = visible(a)
+    expect(before).toHaveLength(800)
+    syncBudgeted(a, b, 256, (to) => {
+      if (to !== b) return
+      for (const [k, v] of held) {
+        // Only a newer write of A may replace a value B held; nothing disappears.
+        expect(b.has(k), k).toBe(true)
+        expect(b.get(k)!).toBeGreaterThanOrEqual(v)
+      }
+    })
+    expect(visible(a)).toEqual(before)
+    expect(canonical(b)).toBe(canonical(a))
+  })
+
+  it('a value larger than the budget goes alone, counted, and the replicas still converge', () => {
+    const a = new AWLWWMap<string>({ replicaId: 'a', maxSyncBytes: 1024 })
+    const b = new AWLWWMap<string>({ replicaId: 'b', maxSyncBytes: 1024 })
+    for (let i = 0; i < 20; i++) a.set(`small-${i}`, 'x')
+    a.set('big', 'y'.repeat(5000))
+    for (let i = 20; i < 40; i++) a.set(`small-${i}`, 'x')
+    const r = syncBudgeted(a, b, 1024)
+    expect(canonical(b)).toBe(canonical(a))
+    expect(a.link('b').stats.oversized).toBe(1)
+    expect(r.largest).toBeGreaterThan(5000)
+    expect(r.largest).toBeLessThan(5300)
+  })
+
+  it('maxSyncBytes is validated', () => {
+    for (const bad of [0, 63, 1.5, -1, Number.NaN, '1000' as unknown as number]) {
+      expect(() => new AWLWWMap({ maxSyncBytes: bad })).toThrow(InvalidArgumentError)
+    }
+    expect(new AWLWWMap({}).maxSyncBytes).toBe(DEFAULT_MAX_SYNC_BYTES)
+    expect(new AWLWWMap({ maxSyncBytes: 64 }).maxSyncBytes).toBe(64)
+  })
+})
+
+describe('what gossip delivered is not sent again', () => {
+  const big = (i: number) => `${i}-${'v'.repeat(1000)}`
+
+  function settled(n: number) {
+    const rs = Array.from({ length: n }, (_, i) => new AWLWWMap<string>({ replicaId: `r${i}` }))
+    for (const x of rs) for (const y of rs) if (x !== y) syncPair(x, y)
+    return rs
+  }
+
+  /** Writes on `writer`, gossiped to every other replica with joinFrom. */
+  function writeAndGossip(rs: AWLWWMap<string>[], writer: AWLWWMap<string>, count: number) {
+    for (let i = 0; i < count; i++) {
+      const d = writer.set(`w-${writer.replicaId}-${i}`, big(i))
+      for (const r of rs) if (r !== writer) r.joinFrom(writer.replicaId, decodeDelta(encodeDelta(d)))
+    }
+  }
+
+  it("a writer's gossip does not wake the receiver's idle link back to the writer", () => {
+    const [a, b] = settled(2) as [AWLWWMap<string>, AWLWWMap<string>]
+    writeAndGossip([a, b], a, 10)
+    expect(b.link('r0').generate()).toBeNull()
+    // The writer's own link woke; it announces the writes by context and finds them there.
+    const r = syncPair(a, b)
+    expect(canonical(a)).toBe(canonical(b))
+    expect(r.bytes).toBeLessThan(500)
+  })
+
+  it('writes every replica got by gossip cost each link a context exchange, not the values', () => {
+    const rs = settled(4)
+    writeAndGossip(rs, rs[0]!, 20)
+    writeAndGossip(rs, rs[1]!, 20)
+    let bytes = 0
+    for (const x of rs) for (const y of rs) if (x !== y) bytes += syncPair(x, y).bytes
+    const states = new Set(rs.map(canonical))
+    expect(states.size).toBe(1)
+    // 40 values of 1 kB each: resending them even once would cost 40 kB.
+    expect(bytes).toBeLessThan(6_000)
+  })
+
+  it('a write the gossip lost is still repaired', () => {
+    const rs = settled(3)
+    const [a, b, c] = rs as [AWLWWMap<string>, AWLWWMap<string>, AWLWWMap<string>]
+    const d = a.set('lost-to-c', big(1))
+    b.joinFrom('r0', d)
+    syncPair(b, c)
+    expect(c.get('lost-to-c')).toBe(big(1))
+    syncPair(a, c)
+    expect(canonical(c)).toBe(canonical(a))
+  })
+
+  it('an observation the peer never confirms expires: the write is sent after all', () => {
+    const [a, b] = settled(2) as [AWLWWMap<string>, AWLWWMap<string>]
+    const d = a.set('k', 'v')
+    // A wrongly believes B has its write (B never got it).
+    a.link('r1').observe(d)
+    syncPair(a, b)
+    expect(b.get('k')).toBe('v')
+    expect(canonical(a)).toBe(canonical(b))
   })
 })
