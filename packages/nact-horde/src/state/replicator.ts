@@ -172,7 +172,9 @@ export class Replicator {
   joinFrom(from: string, bytes: Uint8Array): boolean {
     if (this.stopped || !this.c.admits(from)) return false
     try {
-      this.react(this.map.join(decodeDelta(bytes)))
+      // Deltas come from their writer (gossip, a start's reply, a replicated write): the link
+      // to `from` learns it has them, so anti-entropy does not send them back.
+      this.react(this.map.joinFrom(from, decodeDelta(bytes)))
       return true
     } catch (err) {
       this.c.counters.deltasDropped++
