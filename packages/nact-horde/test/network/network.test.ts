@@ -272,7 +272,7 @@ describe('partitions on a real network', () => {
       `partition of ${lasted} ms: one cluster ${fmt(joined)} after the heal, exactly once after ${fmt(once)}`,
     )
     figures.push([
-      `partition {2} | {1} for ${lasted} ms (redialMaxDelay ${REDIAL_CAP}, dialTimeout ${DIAL_TIMEOUT}) → every node sees every node alive; exactly once`,
+      `partition (2 nodes cut off from 1) for ${lasted} ms (redialMaxDelay ${REDIAL_CAP}, dialTimeout ${DIAL_TIMEOUT}) → every node sees every node alive; exactly once`,
       `${fmt(joined)}; ${fmt(once)} after the heal`,
       `≤ ${bound} ms (cap + dialTimeout + 1.5 s)`,
       joined <= bound,
