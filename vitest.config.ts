@@ -21,13 +21,15 @@ const pkg = (
 })
 
 const processTests = ['test/process-*.test.ts', 'test/cli.test.ts', 'test/demo.test.ts']
+// Needs root and network namespaces: run by `npm run test:network` (vitest.network.config.ts).
+const networkTests = 'test/network/**'
 
 export default defineConfig({
   test: {
     projects: [
       pkg('@nact-horde/crdt', 'crdt'),
       pkg('@nact-horde/transport', 'transport'),
-      pkg('nact-horde', 'nact-horde', { exclude: processTests }),
+      pkg('nact-horde', 'nact-horde', { exclude: [...processTests, networkTests] }),
       pkg('nact-horde:processes', 'nact-horde', { include: processTests, group: 1 }),
     ],
     reporters: ['default', './scripts/summary-reporter.ts'],

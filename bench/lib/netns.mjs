@@ -19,11 +19,17 @@
 // Teardown: `destroy()` (call it in finally), plus a process 'exit' handler and SIGINT/SIGTERM
 // handlers for every network still up, plus a sweep at creation of networks whose creating
 // process is gone (names carry its pid).
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 
 const PREFIX = 'nh-'
 const CHAIN = 'NH-FAULT'
+/** `ip netns exec <ns>` bind-mounts each file of this folder over /etc (hosts, resolv.conf). */
+const ETC_NETNS = '/etc/netns'
+const DELAY_PROXY = fileURLToPath(new URL('./delay-proxy.mjs', import.meta.url))
 /** Networks created by this process and not destroyed yet. */
 const live = new Set()
 
@@ -92,6 +98,8 @@ function deleteNamespace(ns) {
     }
   }
   run('ip', ['netns', 'del', ns], { quiet: true })
+  // Only ever a folder named after one of our namespaces (see `hosts()`).
+  if (ns.startsWith(PREFIX)) rmSync(`${ETC_NETNS}/${ns}`, { recursive: true, force: true })
 }
 
 /**
@@ -209,6 +217,72 @@ export class NetnsNetwork {
   /** One way: node `i` drops every packet from node `j` (`j` still receives `i`'s). */
   dropFrom(i, j) {
     this.drop(i, ['-s', this.address(j)])
+  }
+
+  /**
+   * A hosts file for node `i`'s namespace: `entries` maps names to addresses. `ip netns exec`
+   * bind-mounts /etc/netns/<ns>/hosts over /etc/hosts for what it runs, so a node started after
+   * this resolves those names (Node's dns.lookup reads /etc/hosts through getaddrinfo). The
+   * folder goes with the namespace.
+   */
+  hosts(i, entries) {
+    const dir = `${ETC_NETNS}/${this.ns(i)}`
+    mkdirSync(dir, { recursive: true })
+    const lines = Object.entries(entries).map(([name, address]) => `${address}\t${name}`)
+    writeFileSync(`${dir}/hosts`, `127.0.0.1\tlocalhost\n${lines.join('\n')}\n`)
+  }
+
+  /** What `name` resolves to inside node `i`'s namespace (getent, i.e. through /etc/hosts there). */
+  resolve(i, name) {
+    return inNs(this.ns(i), 'getent', ['ahostsv4', name], { quiet: true })
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter((a, k, all) => a !== undefined && a !== '' && all.indexOf(a) === k)
+  }
+
+  /**
+   * Emulated latency (netem is not in every kernel): every TCP connection from one node to
+   * another's port `port` goes through a delay proxy (bench/lib/delay-proxy.mjs) run in node
+   * `proxy`'s namespace, which delays each chunk by `delayMs` each way. In each other node's
+   * namespace a nat OUTPUT rule sends `<address of j>:<port>` to `<proxy address>:<portBase + j>`,
+   * and the proxy forwards that to j's real address: so a node is dialled through the proxy
+   * whatever address of it the dialler learnt (bootstrap, identify), and the dialled node sees
+   * the proxy as the peer. Nodes must listen on the fixed `port`. Resolves once the proxy
+   * listens, with `{ connections }` (target → connections forwarded so far).
+   */
+  async delayThrough(proxy, { delayMs, port, portBase = 5000 }) {
+    const targets = [...this.nodes.keys()].filter((j) => j !== proxy)
+    const via = this.address(proxy)
+    for (const i of targets) {
+      for (const j of targets) {
+        if (i === j) continue
+        inNs(this.ns(i), 'iptables', [
+          ...['-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-d', this.address(j), '--dport', String(port)],
+          ...['-j', 'DNAT', '--to-destination', `${via}:${portBase + j}`],
+        ])
+      }
+    }
+    const routes = targets.map((j) => ({ port: portBase + j, host: this.address(j), targetPort: port }))
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', this.ns(proxy), process.execPath, DELAY_PROXY, JSON.stringify({ delayMs, routes })],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    )
+    /** @type {Map<string, number>} */
+    const connections = new Map()
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the delay proxy did not start within 10 s')), 10_000)
+      child.once('exit', (code) => reject(new Error(`the delay proxy exited (${code})`)))
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const msg = JSON.parse(line)
+        if (msg.ready) {
+          clearTimeout(timer)
+          resolve()
+        }
+        if (msg.conn) connections.set(msg.conn, (connections.get(msg.conn) ?? 0) + 1)
+      })
+    })
+    return { connections }
   }
 
   /** Removes every fault. */
