@@ -154,6 +154,10 @@ export class Router {
   private readonly held = new Map<string, Held[]>()
   private readonly proxies = new Map<string, Proxy>()
   private readonly parent: NactRef
+  /** The parent's map of proxy actors (nact's own), once made lazy. */
+  private proxyActors: { peek(name: string): unknown } | undefined
+  /** Proxies by actor name, for the lookup nact makes on every dispatch. */
+  private readonly proxyNames = new Map<string, Proxy>()
   private readonly sweepTimer: NodeJS.Timeout
   private readonly maxBuffer: number
   private readonly maxWait: number
@@ -429,7 +433,9 @@ export class Router {
       if (keep.length === 0) this.held.delete(id)
       else if (keep.length !== list.length) this.held.set(id, keep)
     }
-    for (const [key, p] of this.proxies) if (now - p.lastUsed > this.idleTimeout) this.retire(key)
+    for (const [key, p] of this.proxies) {
+      if (now - p.lastUsed > this.idleTimeout && !this.hasBacklog(key)) this.retire(key)
+    }
   }
 
   private dead(id: string, reason: DeadReason, message: unknown, error?: unknown): void {
@@ -516,9 +522,11 @@ export class Router {
       const handler = key.startsWith('c')
         ? this.childProxyHandler((JSON.parse(key.slice(1)) as [string])[0])
         : this.refProxyHandler(JSON.parse(key.slice(1)) as RefMarker[typeof REF])
-      const ref = nact.spawn(this.parent, handler, encodeProxyName(key))
+      const name = encodeProxyName(key)
+      const ref = nact.spawn(this.parent, handler, name)
       p = { ref, lastUsed: Date.now() }
       this.proxies.set(key, p)
+      this.proxyNames.set(name, p)
     }
     p.lastUsed = Date.now()
     return p
@@ -556,7 +564,16 @@ export class Router {
     const p = this.proxies.get(key)
     if (p === undefined) return
     this.proxies.delete(key)
+    this.proxyNames.delete(encodeProxyName(key))
     nact.stop(p.ref)
+  }
+
+  /** Whether the proxy actor for `key` is handling a message or has some waiting (nact's own mailbox). */
+  private hasBacklog(key: string): boolean {
+    const actor = this.proxyActors?.peek(encodeProxyName(key)) as
+      | { busy?: boolean; mailbox?: { length: number } }
+      | undefined
+    return actor !== undefined && (actor.busy === true || (actor.mailbox?.length ?? 0) > 0)
   }
 
   private touch(key: string): void {
@@ -575,16 +592,30 @@ export class Router {
     if (concrete === undefined) return
     const original = concrete.children
     const router = this
-    concrete.children = new (class extends Map<string, unknown> {
+    const children = new (class extends Map<string, unknown> {
+      /** The actor without the side effects of `get`. */
+      peek(name: string): unknown {
+        return super.get(name)
+      }
+
       override get(name: string): unknown {
         const found = super.get(name)
-        if (found !== undefined || router.stopped) return found
+        if (found !== undefined) {
+          // Every dispatch to a proxy counts as use, not only the messages it has handled: a
+          // proxy with a backlog older than the idle timeout must not be stopped with it.
+          const p = router.proxyNames.get(name)
+          if (p !== undefined) p.lastUsed = Date.now()
+          return found
+        }
+        if (router.stopped) return found
         const key = decodeProxyName(name)
         if (key === undefined) return undefined
         router.proxy(key)
         return super.get(name)
       }
     })(original)
+    concrete.children = children
+    this.proxyActors = children
   }
 }
 
