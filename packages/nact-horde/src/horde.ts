@@ -123,6 +123,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       joinGrace: options.joinGrace,
       deadMemberTimeout: options.deadMemberTimeout,
       changed: () => this.reconciler.scheduleAll(),
+      longStall: () => this.reconciler.afterLongStall(),
     })
     this.local = new LocalSupervisor({
       system,

@@ -139,6 +139,24 @@ describe('a paused node', () => {
   }
 })
 
+describe('a cluster frozen as a whole', () => {
+  it('every node paused past the failure timeout, then resumed: nothing is failed over, and every child runs again exactly once', async () => {
+    cluster = await Cluster.start(3)
+    const all = ids(45)
+    for (const id of all) await cluster.nodes[0]!.horde.startChild({ id, behaviour: 'plain' })
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'children to run')
+    const before = await cluster.placement()
+    for (const n of cluster.nodes) cluster.network.pause(n.horde.nodeId)
+    await new Promise((r) => setTimeout(r, 600))
+    await Promise.all(cluster.nodes.map((n) => cluster!.network.resume(n.horde.nodeId)))
+    // Each woke stale and stopped its own copies (the others could have downed it); nobody
+    // had, so once its view is fresh each runs its own children again, where they were.
+    await waitFor(() => cluster!.exactlyOnce(all), 3000, 'every child to run again exactly once')
+    expect(await cluster.placement()).toEqual(before)
+    expect(sum(cluster, (m) => m.failovers)).toBe(0)
+  })
+})
+
 describe('an asymmetric link', () => {
   it('b stops hearing a (a still hears b): nobody is downed and nothing runs twice', async () => {
     cluster = await Cluster.start(3)

@@ -449,11 +449,12 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
     return inc && (inc.phase === 'init' || inc.phase === 'running') ? inc.ref : undefined
   }
 
-  /** Started children (a child whose first `init` is still running is not listed). */
+  /** Started children that take messages (a child whose first `init` is still running, or that is being stopped for good, is not listed). */
   children(): LocalChildInfo[] {
     const out: LocalChildInfo[] = []
     for (const rec of this.records.values()) {
-      if (!rec.started) continue
+      // A child being stopped for good takes no new message: it is not listed.
+      if (!rec.started || (rec.final && rec.current.phase === 'stopping')) continue
       const phase = rec.current.phase
       out.push({
         id: rec.spec.id,

@@ -20,6 +20,12 @@ export interface MembershipComponents {
   deadMemberTimeout: number
   /** Something that membership depends on changed: re-examine every child. */
   changed(): void
+  /**
+   * The event loop was blocked for at least the failure timeout: every peer's silence check
+   * has expired for this node meanwhile. Called synchronously, before any input queued during
+   * the stall is read.
+   */
+  longStall(ms: number): void
 }
 
 /**
@@ -128,6 +134,7 @@ export class Membership {
     if (Date.now() >= this.staleUntil) this.stallStart = Date.now() - ms
     this.staleUntil = until
     this.later(this.c.failureTimeout + 1, () => this.c.changed())
+    if (ms >= this.c.failureTimeout) this.c.longStall(ms)
     this.c.changed()
   }
 

@@ -4,6 +4,7 @@ import type { ChildSpec } from '../behaviour.js'
 import type { DistributionStrategy } from '../distribution/strategy.js'
 import { AlreadyStartedError, NodeShuttingDownError, NotFoundError } from '../errors.js'
 import type { DrainResult, LocalSupervisor } from '../local/local-supervisor.js'
+import { isWinningCoalition } from '../membership/downing.js'
 import type { Membership } from '../membership/membership.js'
 import type { MembershipView } from '../membership/view.js'
 import type { Counters } from '../observability/counters.js'
@@ -350,6 +351,26 @@ export class Reconciler {
     // Messages the child had accepted but not handled follow it, ahead of newer ones, each
     // with its nact sender (a ref that routes back here).
     for (const { message, sender } of result.pending) this.c.router.route(id, message, sender)
+  }
+
+  /**
+   * The node was frozen for at least the failure timeout. If the other members could agree
+   * without it that it is down, they have most likely failed its children over while it was
+   * frozen: its own copies stop now — before it reads anything queued during the stall, so
+   * they never run beside the new ones. Their records stay: if the map still places them here
+   * once the view is fresh (the others were frozen too, or could not agree), they start again.
+   */
+  afterLongStall(): void {
+    const view = this.c.membership.view()
+    const others = view.electorate.filter((m) => m !== this.c.self && !view.down.has(m))
+    if (!isWinningCoalition(others, view.electorate)) return
+    let n = 0
+    for (const child of this.c.local.children()) {
+      if (this.busy.has(child.id) || this.c.replicator.placement(child.id)?.node !== this.c.self) continue
+      n++
+      this.act(child.id, () => this.stopLocal(child.id))
+    }
+    if (n > 0) log('frozen past the failure timeout: stopped %d children the others may have failed over', n)
   }
 
   // ——— requests of the API ———
