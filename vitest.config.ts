@@ -21,6 +21,9 @@ const pkg = (
 })
 
 const processTests = ['test/process-*.test.ts', 'test/cli.test.ts', 'test/demo.test.ts']
+// 100k messages through 10k refs with heap readings: run alone, after the rest, so that other
+// files competing for the 2 cores neither time out its batches nor disturb its heap figures.
+const heavyTests = ['test/routing-memory.test.ts']
 // Needs root and network namespaces: run by `npm run test:network` (vitest.network.config.ts).
 const networkTests = 'test/network/**'
 
@@ -29,8 +32,9 @@ export default defineConfig({
     projects: [
       pkg('@nact-horde/crdt', 'crdt'),
       pkg('@nact-horde/transport', 'transport'),
-      pkg('nact-horde', 'nact-horde', { exclude: [...processTests, networkTests] }),
+      pkg('nact-horde', 'nact-horde', { exclude: [...processTests, ...heavyTests, networkTests] }),
       pkg('nact-horde:processes', 'nact-horde', { include: processTests, group: 1 }),
+      pkg('nact-horde:heavy', 'nact-horde', { include: heavyTests, group: 2 }),
     ],
     reporters: ['default', './scripts/summary-reporter.ts'],
   },
