@@ -742,12 +742,13 @@ export async function startHorde(system: unknown, options: HordeOptions): Promis
   const transport = isTransport(resolved.transport)
     ? resolved.transport
     : await createTransport(resolved.transport)
-  const horde = new Horde(transport, owns, system, resolved)
   try {
+    const horde = new Horde(transport, owns, system, resolved)
     await horde.start()
+    return horde
   } catch (err) {
+    // A value only a part refuses (e.g. a fractional maxBuffer) must not leak the transport.
     if (owns) await transport.stop()
     throw err
   }
-  return horde
 }

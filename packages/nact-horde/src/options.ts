@@ -23,7 +23,10 @@ export interface HordeOptions {
   maxSeconds?: number
   /** Shutdown time of children whose spec gives none, ms. @default 5000 */
   shutdown?: number
-  /** Ms of silence after which a member is dead (passed to the transport this horde creates). @default 3000 */
+  /**
+   * Ms of silence after which this node suspects a member (it is downed only by agreement); also
+   * how long a view stays stale after a stall. Passed to the transport this horde creates. @default 3000
+   */
   failureTimeout?: number
   /** Shared secret for cluster admission (passed to the transport this horde creates). */
   clusterKey?: string
@@ -32,9 +35,8 @@ export interface HordeOptions {
   /** Time limit of every call to another node, ms. @default 5000 */
   requestTimeout?: number
   /**
-   * Messages held per child while it runs nowhere (moving, failing over, its record not here yet);
-   * beyond, they go to `message:dead`. (A child restarting on its own node holds up to 1000 for
-   * its next incarnation, whatever this says.) @default 1000
+   * Messages held per child while it runs nowhere (moving, failing over, its record not here yet,
+   * restarting on its own node); beyond, they go to `message:dead`. @default 1000
    */
   maxBuffer?: number
   /** How long a held message waits for its child to run again before `message:dead`, ms. @default 10000 */

@@ -329,8 +329,8 @@ export abstract class BaseTransport extends EventTarget {
             ),
       )
     }
-    // Timers run before I/O in each turn of the event loop: after the loop was blocked, the
-    // response may already be waiting unread. One more turn lets it in before we give up.
+    // After the loop was blocked (busy), timers can run before the I/O that waited meanwhile:
+    // the response may already be waiting unread. One more turn lets it in before we give up.
     const timer = setTimeout(() => setImmediate(expire), timeout)
     if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true })
     const entry: Pending = {

@@ -633,9 +633,9 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private checkSilence(): void {
     const now = performance.now()
     if (this.watchTick(now, this.checkInterval, this.stallThreshold) > 0) {
-      // The event loop was blocked. Timers run before I/O, so whatever the peers sent
-      // meanwhile is still unread: judging them now would find every one of them silent.
-      // Each gets a fresh failureTimeout from the wake instead.
+      // The event loop was blocked. What the peers sent meanwhile may still be unread (after a
+      // busy block timers can run before that I/O): judging them now could find every one of
+      // them silent. Each gets a fresh failureTimeout from the wake instead.
       for (const s of this.sessions.values()) if (s.lastSeen < now) s.lastSeen = now
       return
     }

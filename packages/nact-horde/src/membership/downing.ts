@@ -39,35 +39,56 @@ export function isWinningCoalition(coalition: Iterable<string>, electorate: read
 
 /**
  * The members that are down, given the agreed `members` and each voter's replicated
- * suspicions (a voter without a record suspects nobody).
+ * suspicions (a voter without a record suspects nobody). `ignored`: voters whose votes this
+ * node does not count — members whose connections it saw close (their process is most likely
+ * gone, and their last suspicions with it). Ignoring a vote can only down fewer members.
+ *
+ * In rounds, against the members still standing: first the unambiguous fast path (every other
+ * standing member saw the member's connections close), then the majority rule, where a vote
+ * counts only if its voter is not downed in the same round — so a dead member's old vote cannot
+ * help down a live one at the moment the dead one goes.
  */
 export function computeDown(
   members: readonly string[],
   suspicions: ReadonlyMap<string, Suspects>,
+  ignored: ReadonlySet<string> = new Set(),
 ): Set<string> {
   const down = new Set<string>()
   for (;;) {
     const standing = members.filter((m) => !down.has(m))
-    const newly: string[] = []
+    const votersOf = new Map<string, string[]>()
     const fast: string[] = []
     for (const x of standing) {
       const voters: string[] = []
       let allClosed = true
       for (const v of standing) {
         if (v === x) continue
-        const kind = suspicions.get(v)?.[x]
-        if (kind === undefined) allClosed = false
-        else {
+        const kind = ignored.has(v) ? undefined : suspicions.get(v)?.[x]
+        // A voter whose votes are ignored still saw what it saw: closed connections count for the
+        // fast path only through the voters that count.
+        if (kind === undefined) {
+          if (!ignored.has(v)) allClosed = false
+        } else {
           voters.push(v)
           if (kind !== 'closed') allClosed = false
         }
       }
-      if (isWinningCoalition(voters, standing)) newly.push(x)
-      else if (allClosed && voters.length > 0) fast.push(x)
+      votersOf.set(x, voters)
+      if (allClosed && voters.length > 0) fast.push(x)
     }
     // The fast path never takes down every member still standing (two nodes that each saw the
     // other's connections close — one was paused — would otherwise down each other).
-    if (newly.length + fast.length < standing.length) newly.push(...fast)
+    if (fast.length > 0 && fast.length < standing.length) {
+      for (const x of fast) down.add(x)
+      continue
+    }
+    const candidates = standing.filter((x) => isWinningCoalition(votersOf.get(x)!, standing))
+    const newly = candidates.filter((x) =>
+      isWinningCoalition(
+        votersOf.get(x)!.filter((v) => !candidates.includes(v)),
+        standing,
+      ),
+    )
     if (newly.length === 0) return down
     for (const x of newly) down.add(x)
   }

@@ -22,8 +22,9 @@ export interface MembershipComponents {
   changed(): void
   /**
    * The event loop was blocked for at least the failure timeout: every peer's silence check
-   * has expired for this node meanwhile. Called synchronously, before any input queued during
-   * the stall is read.
+   * has expired for this node meanwhile. Called synchronously when the stall is noticed: by the
+   * loop monitor's timer, or by {@link Membership.checkLag} before the first input read after it
+   * is acted on.
    */
   longStall(ms: number): void
 }
@@ -105,6 +106,7 @@ export class Membership {
   // ——— what the transport tells ———
 
   peerUp(nodeId: string): void {
+    this.checkLag()
     if (this.stopped || this.up.has(nodeId)) return
     this.up.add(nodeId)
     this.seenUp.add(nodeId)
@@ -114,6 +116,7 @@ export class Membership {
   }
 
   peerDown(nodeId: string, closed: boolean): void {
+    this.checkLag()
     if (!this.up.delete(nodeId)) return
     this.lostAs.set(nodeId, closed ? 'closed' : 'silent')
     if (closed) this.closedAt.set(nodeId, Date.now())
@@ -145,8 +148,23 @@ export class Membership {
     if (late > 200) this.stalled(late)
   }
 
+  /**
+   * The same check as the timer's, made before this node acts on anything it reads: a process
+   * that wakes from a stop handles the input queued meanwhile (I/O) before its timers, so the
+   * timer alone would notice the stall only after acting on that input.
+   */
+  checkLag(): void {
+    if (this.monitor === undefined || this.stopped) return
+    const now = Date.now()
+    const late = now - this.lastTick - this.tick
+    if (late <= 200) return
+    this.lastTick = now
+    this.stalled(late)
+  }
+
   /** A key of the map changed: note new members (and start their join grace). */
   keyChanged(key: string): void {
+    this.checkLag()
     if (!key.startsWith(MEMBER)) return
     const nodeId = key.slice(MEMBER.length)
     if (this.known.has(nodeId)) return

@@ -56,7 +56,9 @@ export function computeView(i: ViewInput): MembershipView {
   // Our own suspicions count as soon as we hold them, even before the map carries them.
   const votes = new Map(i.suspicions)
   votes.set(i.self, i.suspects)
-  const down = computeDown(sorted, votes)
+  // Members whose connections this node saw close: their last votes are most likely stale.
+  const ignored = new Set(Object.keys(i.suspects).filter((m) => i.suspects[m] === 'closed'))
+  const down = computeDown(sorted, votes, ignored)
 
   const statusOf = (nodeId: string): MemberInfo['status'] => {
     if (nodeId === i.self) return i.shuttingDown ? 'shutting_down' : 'alive'
@@ -80,7 +82,9 @@ export function computeView(i: ViewInput): MembershipView {
   const heard = standing.filter((m) => m === i.self || i.up.has(m))
   const selfMember = electorate.has(i.self) && !i.shuttingDown
   const canAct = !i.stale && selfMember && !down.has(i.self) && isWinningCoalition(heard, standing)
-  const coordinator = lowest(standing.filter((m) => statusOf(m) === 'alive'))
+  // The lowest member standing, whether or not this node reaches it: given the same downed set
+  // every node names the same one, so two survivors never both fail a child over.
+  const coordinator = lowest(standing.filter((m) => i.records.get(m)?.status !== 'shutting_down'))
   const gone = (nodeId: string): boolean =>
     down.has(nodeId) ||
     i.records.get(nodeId)?.status === 'left' ||

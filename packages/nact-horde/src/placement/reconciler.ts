@@ -161,6 +161,7 @@ export class Reconciler {
 
   private flush(): void {
     if (this.stopped) return
+    this.c.membership.checkLag()
     const view = this.c.membership.view()
     let ids: Iterable<string>
     if (this.dirtyAll) {
@@ -356,7 +357,7 @@ export class Reconciler {
   /**
    * The node was frozen for at least the failure timeout. If the other members could agree
    * without it that it is down, they have most likely failed its children over while it was
-   * frozen: its own copies stop now — before it reads anything queued during the stall, so
+   * frozen: its own copies stop now — before it acts on anything queued during the stall, so
    * they never run beside the new ones. Their records stay: if the map still places them here
    * once the view is fresh (the others were frozen too, or could not agree), they start again.
    */
@@ -387,6 +388,7 @@ export class Reconciler {
     if (this.c.local.has(spec.id) || this.busy.has(spec.id))
       throw new AlreadyStartedError(spec.id, this.c.self)
     if (shuttingDown()) throw new NodeShuttingDownError(this.c.self)
+    const seen = this.c.replicator.childRecord(spec.id)
     const p = this.c.local.start(localSpec(spec))
     this.busy.set(
       spec.id,
@@ -394,8 +396,20 @@ export class Reconciler {
     )
     try {
       await p
+      // Fenced like every write after an await: if the id was placed elsewhere (a concurrent
+      // start) or placed and terminated while our init ran, this start lost — it must not
+      // overwrite what it never saw.
+      const now = this.c.replicator.childRecord(spec.id)
+      if (
+        now !== undefined &&
+        (now.epoch !== seen?.epoch || now.node !== seen.node || now.terminated !== seen.terminated)
+      ) {
+        this.c.counters.fencedWrites++
+        await this.stopLocal(spec.id)
+        throw new AlreadyStartedError(spec.id, now.node)
+      }
       // A new placement supersedes a tombstone it has seen; its epoch continues past it.
-      const epoch = (this.c.replicator.childRecord(spec.id)?.epoch ?? 0) + 1
+      const epoch = (now?.epoch ?? 0) + 1
       return this.c.replicator.write(CHILD + spec.id, {
         node: this.c.self,
         epoch,
