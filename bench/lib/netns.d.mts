@@ -23,6 +23,10 @@ export declare class NetnsNetwork {
   cut(i: number, j: number): void
   /** Node `i` drops every packet from node `j`. */
   dropFrom(i: number, j: number): void
+  /** Every node drops each packet arriving from the bridge with `probability` (iptables statistic match). */
+  lose(probability: number): void
+  /** Packets arrived from the bridge and dropped by the loss rules, summed over the nodes. */
+  lossCounts(): { arrived: number; dropped: number }
   /** Writes /etc/netns/<ns>/hosts for node `i`: name → address. */
   hosts(i: number, entries: Record<string, string>): void
   /** What `name` resolves to inside node `i`'s namespace. */

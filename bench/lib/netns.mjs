@@ -220,6 +220,48 @@ export class NetnsNetwork {
   }
 
   /**
+   * Random packet loss: every node drops each packet arriving from the bridge with
+   * `probability` (iptables' statistic match, `--mode random`), so each packet between two
+   * nodes is lost with that probability, TCP retransmitting it. A counting rule (no target) before
+   * the drop counts every packet arriving, for {@link lossCounts}. Removed by {@link heal}.
+   */
+  lose(probability) {
+    if (!(probability > 0 && probability < 1))
+      throw new RangeError(`probability must be in (0, 1), got ${probability}`)
+    for (const i of this.nodes.keys()) {
+      inNs(this.ns(i), 'iptables', ['-A', CHAIN, '-i', 'veth0'])
+      this.drop(i, [
+        '-i',
+        'veth0',
+        '-m',
+        'statistic',
+        '--mode',
+        'random',
+        '--probability',
+        String(probability),
+      ])
+    }
+  }
+
+  /**
+   * Packets that arrived from the bridge and packets the loss rules dropped, summed over the
+   * nodes, since {@link lose} (iptables' rule counters): the loss rate actually applied.
+   */
+  lossCounts() {
+    let arrived = 0
+    let dropped = 0
+    for (const { ns } of this.nodes) {
+      for (const line of inNs(ns, 'iptables', ['-S', CHAIN, '-v']).split('\n')) {
+        const m = / -c (\d+) \d+/.exec(line)
+        if (m === null || !line.includes('-i veth0')) continue
+        if (line.includes('-m statistic')) dropped += Number(m[1])
+        else if (!line.includes(' -j ')) arrived += Number(m[1])
+      }
+    }
+    return { arrived, dropped }
+  }
+
+  /**
    * A hosts file for node `i`'s namespace: `entries` maps names to addresses. `ip netns exec`
    * bind-mounts /etc/netns/<ns>/hosts over /etc/hosts for what it runs, so a node started after
    * this resolves those names (Node's dns.lookup reads /etc/hosts through getaddrinfo). The
