@@ -214,7 +214,8 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       const d = (e as CustomEvent<{ nodeId: string; reason?: string }>).detail
       this.membership.peerDown(d.nodeId, d.reason === 'closed')
     }
-    const onStall = (e: Event) => this.membership.stalled((e as CustomEvent<{ ms: number }>).detail?.ms ?? 0)
+    const onStall = (e: Event) =>
+      this.membership.stalled((e as CustomEvent<{ ms: number }>).detail?.ms ?? 0, true)
     t.addEventListener('peer:up', onUp)
     t.addEventListener('peer:down', onDown)
     t.addEventListener('stall', onStall)

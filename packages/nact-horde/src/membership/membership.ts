@@ -124,20 +124,29 @@ export class Membership {
     this.c.changed()
   }
 
-  /** The process was blocked for `ms`: distrust the view until peers had a fresh failure timeout. */
-  stalled(ms: number): void {
+  /**
+   * The process was blocked for `ms`: distrust the view until peers had a fresh failure timeout.
+   * `silenced`: the transport says so — its liveness signals stopped for that long, so peers
+   * that judge silence saw this node fall silent (a loop merely busy on the memory network, or
+   * noticed only by this node's own monitor, silenced nothing).
+   */
+  stalled(ms: number, silenced = false): void {
     // A stall shorter than half the failure timeout cannot have made a live peer look dead
     // here, nor this node look dead to its peers: a loaded machine's short lags are no reason
     // to stop acting.
     if (ms < this.c.failureTimeout / 2) return
     const until = Date.now() + this.c.failureTimeout
-    if (until <= this.staleUntil) return
+    if (until <= this.staleUntil) {
+      // Already noticed (by this node's own monitor): the transport may still say it was silenced.
+      if (silenced && ms >= this.c.failureTimeout) this.c.longStall(ms)
+      return
+    }
     this.c.counters.stalls++
     log('event loop was blocked for %d ms: re-validating the view until %d', ms, until)
     if (Date.now() >= this.staleUntil) this.stallStart = Date.now() - ms
     this.staleUntil = until
     this.later(this.c.failureTimeout + 1, () => this.c.changed())
-    if (ms >= this.c.failureTimeout) this.c.longStall(ms)
+    if (silenced && ms >= this.c.failureTimeout) this.c.longStall(ms)
     this.c.changed()
   }
 

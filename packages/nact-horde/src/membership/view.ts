@@ -82,9 +82,15 @@ export function computeView(i: ViewInput): MembershipView {
   const heard = standing.filter((m) => m === i.self || i.up.has(m))
   const selfMember = electorate.has(i.self) && !i.shuttingDown
   const canAct = !i.stale && selfMember && !down.has(i.self) && isWinningCoalition(heard, standing)
-  // The lowest member standing, whether or not this node reaches it: given the same downed set
-  // every node names the same one, so two survivors never both fail a child over.
-  const coordinator = lowest(standing.filter((m) => i.records.get(m)?.status !== 'shutting_down'))
+  // The lowest member standing that has joined (alive, or merely suspected here), whether or not
+  // this node reaches it: given the same downed set every node names the same one, so two
+  // survivors never both fail a child over. Not one never reached yet, nor one leaving.
+  const coordinator = lowest(
+    standing.filter((m) => {
+      const st = statusOf(m)
+      return st === 'alive' || st === 'suspected'
+    }),
+  )
   const gone = (nodeId: string): boolean =>
     down.has(nodeId) ||
     i.records.get(nodeId)?.status === 'left' ||

@@ -2,6 +2,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { computeDown, isWinningCoalition, type Suspects } from '../../src/membership/downing.js'
+import { computeView } from '../../src/membership/view.js'
 
 const votes = (v: Record<string, Suspects>) => new Map(Object.entries(v))
 const down = (members: string[], v: Record<string, Suspects>) => [...computeDown(members, votes(v))].sort()
@@ -131,5 +132,37 @@ describe('downing by agreement', () => {
     expect(isWinningCoalition(['b'], ['a', 'b'])).toBe(false)
     expect(isWinningCoalition(['x', 'y'], ['a', 'b', 'c'])).toBe(false)
     expect(isWinningCoalition([], [])).toBe(false)
+  })
+})
+
+describe('the coordinator', () => {
+  const view = (over: Partial<Parameters<typeof computeView>[0]>) =>
+    computeView({
+      self: 'b',
+      shuttingDown: false,
+      configured: ['a', 'b', 'c'],
+      records: new Map([
+        ['b', { status: 'alive', addresses: [] }],
+        ['c', { status: 'alive', addresses: [] }],
+      ]),
+      suspicions: new Map(),
+      up: new Set(['c']),
+      suspects: {},
+      inGrace: new Set(),
+      stale: false,
+      ...over,
+    })
+
+  it('is not a listed member that never started (it could never fail anything over)', () => {
+    expect(view({}).coordinator).toBe('b')
+  })
+
+  it('is the lowest member standing even where this node cannot reach it (one coordinator for all)', () => {
+    const records = new Map([
+      ['a', { status: 'alive' as const, addresses: [] }],
+      ['b', { status: 'alive' as const, addresses: [] }],
+      ['c', { status: 'alive' as const, addresses: [] }],
+    ])
+    expect(view({ records, suspects: { a: 'silent' } }).coordinator).toBe('a')
   })
 })
