@@ -16,6 +16,17 @@ export async function waitFor(
   }
 }
 
+/** A seeded PRNG (mulberry32): the same schedule for the same seed. */
+export function prng(seed: number): () => number {
+  let t = seed >>> 0
+  return () => {
+    t = (t + 0x6d2b79f5) >>> 0
+    let x = Math.imul(t ^ (t >>> 15), 1 | t)
+    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
 /** Example behaviours used across the tests. */
 export const behaviours: Record<string, Behaviour> = {
   counter: {

@@ -1,15 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Cluster, waitFor } from './cluster.js'
-
-function prng(seed: number): () => number {
-  let t = seed >>> 0
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0
-    let x = Math.imul(t ^ (t >>> 15), 1 | t)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { Cluster, prng, waitFor } from './cluster.js'
 
 /** Every live node places the same number of children on each member. */
 function converged(c: Cluster): boolean {

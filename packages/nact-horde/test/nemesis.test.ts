@@ -4,17 +4,7 @@
 // terminated runs exactly once, no terminated child runs, and the replicas fall quiet.
 // CI runs the fixed seeds below; SEED=<n> replays one schedule, SEED=random tries a new one.
 import { afterEach, describe, expect, it } from 'vitest'
-import { Cluster, type TestNode, waitFor } from './cluster.js'
-
-function prng(seed: number): () => number {
-  let t = seed >>> 0
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0
-    let x = Math.imul(t ^ (t >>> 15), 1 | t)
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { Cluster, prng, type TestNode, waitFor } from './cluster.js'
 
 let cluster: Cluster | undefined
 afterEach(async () => {
