@@ -39,9 +39,9 @@ export function isWinningCoalition(coalition: Iterable<string>, electorate: read
 
 /**
  * The members that are down, given the agreed `members` and each voter's replicated
- * suspicions (a voter without a record suspects nobody). `ignored`: voters whose votes this
- * node does not count — members whose connections it saw close (their process is most likely
- * gone, and their last suspicions with it). Ignoring a vote can only down fewer members.
+ * suspicions (a voter without a record suspects nobody). A downed member's votes still count
+ * for the members downed before it: downing is recomputed from the votes every time, and the
+ * votes of members that crashed one after another are what keep the earlier ones down.
  *
  * In rounds, against the members still standing: first the unambiguous fast path (every other
  * standing member saw the member's connections close), then the majority rule, where a vote
@@ -51,7 +51,6 @@ export function isWinningCoalition(coalition: Iterable<string>, electorate: read
 export function computeDown(
   members: readonly string[],
   suspicions: ReadonlyMap<string, Suspects>,
-  ignored: ReadonlySet<string> = new Set(),
 ): Set<string> {
   const down = new Set<string>()
   for (;;) {
@@ -63,12 +62,9 @@ export function computeDown(
       let allClosed = true
       for (const v of standing) {
         if (v === x) continue
-        const kind = ignored.has(v) ? undefined : suspicions.get(v)?.[x]
-        // A voter whose votes are ignored still saw what it saw: closed connections count for the
-        // fast path only through the voters that count.
-        if (kind === undefined) {
-          if (!ignored.has(v)) allClosed = false
-        } else {
+        const kind = suspicions.get(v)?.[x]
+        if (kind === undefined) allClosed = false
+        else {
           voters.push(v)
           if (kind !== 'closed') allClosed = false
         }

@@ -56,9 +56,7 @@ export function computeView(i: ViewInput): MembershipView {
   // Our own suspicions count as soon as we hold them, even before the map carries them.
   const votes = new Map(i.suspicions)
   votes.set(i.self, i.suspects)
-  // Members whose connections this node saw close: their last votes are most likely stale.
-  const ignored = new Set(Object.keys(i.suspects).filter((m) => i.suspects[m] === 'closed'))
-  const down = computeDown(sorted, votes, ignored)
+  const down = computeDown(sorted, votes)
 
   const statusOf = (nodeId: string): MemberInfo['status'] => {
     if (nodeId === i.self) return i.shuttingDown ? 'shutting_down' : 'alive'
