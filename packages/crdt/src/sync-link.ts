@@ -49,6 +49,33 @@ export interface SyncLinkStats {
    * (one write with a large value, one listing) did not fit, so that item went alone.
    */
   oversized: number
+  /**
+   * Items carried by messages returned by `generate`: live writes, superseded dots, context
+   * intervals, tree nodes and listings. A message with none only reports the sender's state.
+   */
+  itemsSent: number
+  /** Items carried by messages taken by `receive` (as {@link SyncLinkStats.itemsSent}). */
+  itemsReceived: number
+  /**
+   * Messages that left out the writes the peer lacks because they exceeded the
+   * {@link GenerateOptions.pushBytes} limit: the peer, far behind, pulls them.
+   */
+  pushesHeldBack: number
+}
+
+/** Options of {@link SyncLink.generate}. */
+export interface GenerateOptions {
+  /**
+   * Push writes the peer lacks only when all of them fit in this many bytes; otherwise the
+   * message carries none of them (only this replica's context and root, and any repair
+   * queued by the tree descent). For messages a replica sends on its own initiative: a peer
+   * missing a few writes gets them at once, while a peer far behind (a joiner, a node back
+   * from a partition) is not sent the same bulk by every replica at the same time — it pulls
+   * the bulk from one of them, whose replies (generated without this option) carry it in
+   * `maxSyncBytes`-sized pieces. Unset: no limit (every message carries what the peer lacks,
+   * up to the byte budget).
+   */
+  pushBytes?: number
 }
 
 /**
@@ -90,6 +117,7 @@ export class SyncLink<V> {
   /** Such dots from before the latest report that it did not confirm: dropped at the next one. */
   private assumedOld = new CausalContext()
   private owe = false
+  private peerAhead = false
   private quietAt = -1
   /** Nodes whose 16 children's hashes go in the next message, as (level, prefix). */
   private pendingNodes: [number, number][] = []
@@ -104,6 +132,9 @@ export class SyncLink<V> {
     rejected: 0,
     cut: 0,
     oversized: 0,
+    itemsSent: 0,
+    itemsReceived: 0,
+    pushesHeldBack: 0,
   }
 
   /** @internal Use `map.link(peer)`. */
@@ -115,7 +146,7 @@ export class SyncLink<V> {
 
   /** True when, as far as this side knows, both replicas are equal and nothing is owed. */
   get idle(): boolean {
-    return !this.owe && this.quietAt === this.map.version && !this.hasPending()
+    return !this.owe && !this.peerAhead && this.quietAt === this.map.version && !this.hasPending()
   }
 
   /**
@@ -134,13 +165,37 @@ export class SyncLink<V> {
     if (delta.ranges.size > 0) a.merge(delta.ranges)
   }
 
+  /**
+   * True when the peer's latest report showed writes this replica had not seen once that
+   * report was joined: the peer is ahead, and this replica should pull from it. A link that is
+   * behind is never idle, so the side that lacks writes asks for them even when the side that
+   * has them does not push (see {@link GenerateOptions.pushBytes}).
+   */
+  get behind(): boolean {
+    return this.peerAhead
+  }
+
+  /**
+   * True when `generate(options)` would carry something beyond this replica's state: writes
+   * the peer lacks (within `options.pushBytes`), or repairs queued by a tree descent.
+   */
+  hasToSend(options: GenerateOptions = {}): boolean {
+    if (this.hasPending()) return true
+    const lacking = this.lacking()
+    return lacking.size > 0 && this.fits(lacking, options.pushBytes)
+  }
+
   /** @internal A join the peer itself caused does not wake an idle link (see `map.joinFrom`). */
   stayQuiet(): void {
     this.quietAt = this.map.version
   }
 
-  /** The next message for the peer, or null when there is nothing to say. */
-  generate(): Uint8Array | null {
+  /**
+   * The next message for the peer, or null when there is nothing to say. With
+   * `options.pushBytes`, writes the peer lacks go only if all of them fit in that many bytes
+   * (see {@link GenerateOptions}).
+   */
+  generate(options: GenerateOptions = {}): Uint8Array | null {
     if (this.idle) return null
     const m = this.map
     const root = m.tree.root()
@@ -197,7 +252,14 @@ export class SyncLink<V> {
     // What the peer lacks: every live write inside the intervals sent, and the intervals cut
     // where the budget ran out, so the context shipped never covers a write left out.
     const ranges = new Map<string, number[]>()
-    for (const [r, iv] of this.lacking()) {
+    let lacking = this.lacking()
+    if (lacking.size > 0 && !this.fits(lacking, options.pushBytes)) {
+      this.stats.pushesHeldBack++
+      lacking = NO_RANGES
+    }
+    let items = listings.length + nodes.length / 3
+    for (const k of keys.values()) items += k.dead.length
+    for (const [r, iv] of lacking) {
       if (budget.full) break
       const ref = table.ref(r)
       if (!budget.take(RANGE_PART_SIZE + numberSize(ref), false)) break
@@ -216,9 +278,13 @@ export class SyncLink<V> {
           }
           if (known === undefined) keys.set(key, { entries: [e], dead: [] })
           else known.entries.push(e)
+          items++
           return true
         })
-        if (cutAt >= lo) sent.push(lo, cutAt)
+        if (cutAt >= lo) {
+          sent.push(lo, cutAt)
+          items++
+        }
         if (cutAt < hi) break
       }
       if (sent.length > 0) {
@@ -247,6 +313,7 @@ export class SyncLink<V> {
     if (bytes.length > m.maxSyncBytes) this.stats.oversized++
     this.stats.messagesSent++
     this.stats.bytesSent += bytes.length
+    this.stats.itemsSent += items
     return bytes
   }
 
@@ -264,6 +331,12 @@ export class SyncLink<V> {
     }
     this.stats.messagesReceived++
     this.stats.bytesReceived += bytes.length
+    let items = msg.listings.length + msg.nodes.length / FANOUT
+    msg.keys.forEach((kd) => {
+      items += kd.entries.length + kd.dead.length
+    })
+    for (const iv of msg.ranges.values()) items += iv.length / 2
+    this.stats.itemsReceived += items
     const m = this.map
     const diffs = m.join({ keys: msg.keys, ranges: msg.ranges })
 
@@ -288,6 +361,7 @@ export class SyncLink<V> {
 
     this.peerContext = msg.context
     this.peerRoot = msg.root
+    this.peerAhead = msg.context.minus(m.context).size > 0
     this.contextAtReport = m.context.clone()
     // Assumptions this report confirms are facts now; those it does not get one more report.
     this.assumedOld = CausalContext.fromRanges(this.assumedNew.minus(msg.context))
@@ -319,6 +393,27 @@ export class SyncLink<V> {
     const assumed = this.assumedOld.clone()
     assumed.merge(this.assumedNew)
     return CausalContext.fromRanges(missing).minus(assumed)
+  }
+
+  /**
+   * Whether the live writes inside `lacking` fit in `limit` bytes (always, without a limit).
+   * Walks at most `limit` bytes' worth of writes.
+   */
+  private fits(lacking: Map<string, number[]>, limit: number | undefined): boolean {
+    if (limit === undefined) return true
+    let size = 0
+    for (const [r, iv] of lacking) {
+      size += RANGE_PART_SIZE + 5
+      for (let k = 0; k < iv.length && size <= limit; k += 2) {
+        size += numberSize(iv[k]!) + numberSize(iv[k + 1]!)
+        this.map.liveWrites(r, iv[k]!, iv[k + 1]!, (e, key) => {
+          size += entrySize(e, 0xffff) + keyPartSize(key)
+          return size <= limit
+        })
+      }
+      if (size > limit) return false
+    }
+    return true
   }
 
   private equalToPeer(): boolean {

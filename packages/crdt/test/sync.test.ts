@@ -263,3 +263,93 @@ describe('what gossip delivered is not sent again', () => {
     expect(canonical(a)).toBe(canonical(b))
   })
 })
+
+describe('push small gaps, pull the bulk (generate with pushBytes)', () => {
+  const PUSH = 8 * 1024
+  type V = { i: number; s: string }
+
+  /**
+   * One request and its reply, as nact-horde runs them: the initiator generates with the push
+   * limit, the responder answers with everything it can. Returns the bytes each way.
+   */
+  function request(from: AWLWWMap<V>, to: AWLWWMap<V>) {
+    const msg = from.link(to.replicaId).generate({ pushBytes: PUSH })
+    if (msg === null) return undefined
+    to.link(from.replicaId).receive(msg)
+    const reply = to.link(from.replicaId).generate()
+    if (reply !== null) from.link(to.replicaId).receive(reply)
+    return { sent: msg.length, received: reply?.length ?? 0 }
+  }
+
+  /** Replicas that have each written `n` keys and synced to equality. */
+  function settled(names: string[], n: number) {
+    const rs = names.map((r) => new AWLWWMap<V>({ replicaId: r, maxSyncBytes: 32 * 1024 }))
+    for (const r of rs) for (let i = 0; i < n; i++) r.set(`${r.replicaId}-${i}`, { i, s: 'value' })
+    for (const x of rs) for (const y of rs) if (x !== y) syncPair(x, y, { maxRounds: 10_000 })
+    return rs
+  }
+
+  it('a few writes the peer lacks are pushed in the request itself', () => {
+    const [a, b] = settled(['a', 'b'], 10) as [AWLWWMap<V>, AWLWWMap<V>]
+    for (let i = 0; i < 5; i++) a.set(`lost-${i}`, { i, s: 'gossip lost it' })
+    // The first request announces the writes by its context; the peer's reply is its report.
+    request(a, b)
+    expect(a.link('b').hasToSend({ pushBytes: PUSH })).toBe(true)
+    const sent = a.link('b').stats.itemsSent
+    request(a, b)
+    expect(a.link('b').stats.itemsSent - sent).toBeGreaterThanOrEqual(5)
+    expect(a.link('b').stats.pushesHeldBack).toBe(0)
+    expect(canonical(b)).toBe(canonical(a))
+  })
+
+  it('a peer far behind is not pushed the bulk: it pulls it, once, in budget-sized replies', () => {
+    const [a] = settled(['a'], 0) as [AWLWWMap<V>]
+    for (let i = 0; i < 5000; i++) a.set(`k-${i}`, { i, s: 'value' })
+    const joiner = new AWLWWMap<V>({ replicaId: 'j', maxSyncBytes: 32 * 1024 })
+    // The old replica's own requests carry its context only, however often it asks.
+    for (let i = 0; i < 5; i++) request(a, joiner)
+    expect(joiner.size).toBe(0)
+    expect(a.link('j').stats.pushesHeldBack).toBeGreaterThan(0)
+    expect(a.link('j').hasToSend({ pushBytes: PUSH })).toBe(false)
+    // The joiner pulls: while the old replica's report shows writes it lacks, it asks again.
+    let received = 0
+    let requests = 0
+    do {
+      received += request(joiner, a)?.received ?? 0
+      requests++
+    } while (joiner.link('a').behind && requests < 1000)
+    expect(joiner.link('a').behind).toBe(false)
+    expect(visible(joiner)).toEqual(visible(a))
+    const state = encodeDelta(a.state()).length
+    expect(received).toBeLessThan(1.2 * state)
+    expect(requests).toBeGreaterThan(state / (32 * 1024))
+  })
+
+  it('a joiner fed by one of three replicas while the others ask it too receives the state about once', () => {
+    const rs = settled(['a', 'b', 'c'], 2000)
+    const joiner = new AWLWWMap<V>({ replicaId: 'j', maxSyncBytes: 32 * 1024 })
+    let received = 0
+    for (let turn = 0; turn < 1000 && (turn === 0 || joiner.link('a').behind); turn++) {
+      // The others' periodic requests to the joiner, between the joiner's pulls from its feeder.
+      for (const r of rs.slice(1)) {
+        const before = joiner.link(r.replicaId).stats.bytesReceived
+        request(r, joiner)
+        received += joiner.link(r.replicaId).stats.bytesReceived - before
+      }
+      received += request(joiner, rs[0]!)?.received ?? 0
+    }
+    expect(visible(joiner)).toEqual(visible(rs[0]!))
+    expect(received).toBeLessThan(1.3 * encodeDelta(rs[0]!.state()).length)
+  })
+
+  it('behind says whether the peer reported writes this replica lacks', () => {
+    const [a, b] = settled(['a', 'b'], 3) as [AWLWWMap<V>, AWLWWMap<V>]
+    expect(b.link('a').behind).toBe(false)
+    a.set('new', { i: 1, s: 'x' })
+    request(a, b)
+    expect(b.link('a').behind).toBe(true)
+    request(b, a)
+    expect(b.link('a').behind).toBe(false)
+    expect(b.get('new')).toEqual({ i: 1, s: 'x' })
+  })
+})

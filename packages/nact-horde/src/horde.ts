@@ -237,8 +237,9 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
     if (this.stopped) return
     this.membership.reap(this.membership.view())
     this.reconciler.sweep()
-    for (const p of this.membership.upPeers())
-      void this.replicator.syncWith(p, (x) => this.membership.isUp(x))
+    void this.replicator.syncRound(this.membership.upPeers(), this.options.syncFanout, (x) =>
+      this.membership.isUp(x),
+    )
   }
 
   private get shuttingDown(): boolean {

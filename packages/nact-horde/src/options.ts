@@ -30,8 +30,18 @@ export interface HordeOptions {
   failureTimeout?: number
   /** Shared secret for cluster admission (passed to the transport this horde creates). */
   clusterKey?: string
-  /** How often anti-entropy runs with each peer, ms. @default 1000 */
+  /**
+   * How often a round of anti-entropy runs, ms: each round syncs with at most `syncFanout`
+   * peers that have something to exchange, in turn. @default 1000
+   */
   syncInterval?: number
+  /**
+   * Peers one anti-entropy round syncs with at most (see `syncInterval`): a round costs the
+   * same whatever the cluster size, and every peer is visited within
+   * (members − 1) / syncFanout rounds. Gossip delivers writes at once; anti-entropy repairs
+   * what gossip lost. @default 3
+   */
+  syncFanout?: number
   /** Time limit of every call to another node, ms. @default 5000 */
   requestTimeout?: number
   /**
@@ -92,6 +102,7 @@ export interface ResolvedHordeOptions {
   maxSeconds: number
   shutdown: number
   syncInterval: number
+  syncFanout: number
   requestTimeout: number
   maxBuffer: number
   maxWait: number
@@ -110,6 +121,11 @@ function positive(name: string, v: unknown, fallback: number, min = 1, max = 86_
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
     throw new InvalidOptionsError(`'${name}' must be a number from ${min} to ${max}, got ${String(v)}`)
   }
+  return v
+}
+
+function integer(name: string, v: number): number {
+  if (!Number.isInteger(v)) throw new InvalidOptionsError(`'${name}' must be a whole number, got ${v}`)
   return v
 }
 
@@ -178,6 +194,7 @@ export function resolveHordeOptions(o: HordeOptions): ResolvedHordeOptions {
     shutdown:
       o.shutdown === Number.POSITIVE_INFINITY ? o.shutdown : positive('shutdown', o.shutdown, 5000, 0),
     syncInterval: positive('syncInterval', o.syncInterval, DEFAULT_SYNC_INTERVAL, 10, 600_000),
+    syncFanout: integer('syncFanout', positive('syncFanout', o.syncFanout, 3, 1, 1000)),
     requestTimeout,
     maxBuffer: positive('maxBuffer', o.maxBuffer, 1000, 0, 10_000_000),
     maxWait: positive('maxWait', o.maxWait, 10_000, 1, 86_400_000),

@@ -27,8 +27,9 @@ export function registerHordeMetrics(
   prefix = 'nact_horde_',
 ): () => void {
   const labels = { horde: horde.name, node: horde.nodeId }
-  // horde.metrics() walks the whole map: take it once per scrape, not once per metric. The
-  // snapshot lives until the next turn of the event loop, which a scrape runs within.
+  // horde.metrics() costs O(members), not O(children), but one snapshot per scrape keeps the
+  // figures of one scrape consistent. It lives until the next turn of the event loop, which a
+  // scrape runs within.
   let snapshot: HordeMetrics | undefined
   const metrics = (): HordeMetrics => {
     if (snapshot === undefined) {

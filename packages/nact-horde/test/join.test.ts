@@ -1,0 +1,74 @@
+// A node joining a cluster that holds many children: it learns the map from one peer, in
+// pieces, while nobody is suspected and every child keeps running exactly once.
+import { afterEach, describe, expect, it } from 'vitest'
+import { Cluster, waitFor } from './cluster.js'
+
+let cluster: Cluster | undefined
+
+afterEach(async () => {
+  await cluster?.stop()
+  cluster = undefined
+})
+
+async function startMany(c: Cluster, n: number): Promise<string[]> {
+  const ids = Array.from({ length: n }, (_, i) => `child-${i}`)
+  for (let i = 0; i < n; i += 250) {
+    await Promise.all(
+      ids
+        .slice(i, i + 250)
+        .map((id, k) => c.nodes[k % c.nodes.length]!.horde.startChild({ id, behaviour: 'plain' })),
+    )
+  }
+  return ids
+}
+
+describe('joining a cluster that holds many children', () => {
+  it.each(['passive', 'active'] as const)(
+    '5,000 children, redistribution %s: the joiner holds the map, nobody is suspected, each child runs once',
+    async (redistribution) => {
+      cluster = await Cluster.start(3, { processRedistribution: redistribution })
+      const c = cluster
+      const ids = await startMany(c, 5000)
+      await waitFor(
+        () => c.nodes.every((n) => n.horde.metrics().children.cluster === ids.length),
+        20_000,
+        'every node to see every child',
+      )
+      const joiner = await c.add({ processRedistribution: redistribution })
+      let seenDown = 0
+      let duplicates = 0
+      const sample = setInterval(async () => {
+        for (const n of c.live) {
+          const m = n.horde.metrics().members
+          seenDown += m.suspected + m.dead
+        }
+        const p = await c.placement()
+        for (const nodes of p.values()) if (nodes.length > 1) duplicates++
+      }, 25)
+      try {
+        await waitFor(
+          () => joiner.horde.metrics().children.cluster === ids.length,
+          20_000,
+          'the joiner to hold the map',
+        )
+        await c.settle(10_000)
+        if (redistribution === 'active')
+          await waitFor(
+            () => joiner.horde.metrics().children.local > 1000,
+            20_000,
+            'children to move to the joiner',
+          )
+        await waitFor(() => c.exactlyOnce(ids), 20_000, 'every child to run exactly once')
+      } finally {
+        clearInterval(sample)
+      }
+      expect(seenDown).toBe(0)
+      expect(duplicates).toBe(0)
+      // The map came from one peer: the joiner did not receive it three times over.
+      const received = joiner.horde.metrics().syncBytesReceived
+      const sentByOld = c.nodes.slice(0, 3).map((n) => n.horde.metrics().syncBytesSent)
+      expect(received).toBeLessThan(1.5 * Math.max(...sentByOld))
+    },
+    90_000,
+  )
+})

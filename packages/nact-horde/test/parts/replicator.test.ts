@@ -1,0 +1,149 @@
+// Anti-entropy between replicators on the memory network: what a joiner and a peer far behind
+// receive, and what a round costs when gossip delivered everything.
+import { encodeDelta } from '@nact-horde/crdt'
+import { createMemoryNetwork, type Transport } from '@nact-horde/transport'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type Counters, newCounters } from '../../src/observability/counters.js'
+import { Replicator } from '../../src/state/replicator.js'
+
+const TOPIC = 'test/gossip'
+const SYNC = '/test/sync/1'
+
+interface Node {
+  t: Transport
+  r: Replicator
+  counters: Counters
+}
+
+const nodes: Node[] = []
+
+afterEach(async () => {
+  for (const n of nodes.splice(0)) {
+    n.r.stop()
+    await n.t.stop()
+  }
+})
+
+async function node(net: ReturnType<typeof createMemoryNetwork>): Promise<Node> {
+  const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
+  const counters = newCounters()
+  const r = new Replicator({
+    transport: t,
+    counters,
+    topic: TOPIC,
+    syncProtocol: SYNC,
+    requestTimeout: 5000,
+    admits: () => true,
+    changed: () => {},
+  })
+  t.subscribe(TOPIC, (bytes, from) => r.onGossip(bytes, from))
+  t.handle(SYNC, async (bytes, from) => r.onSync(bytes, from))
+  const n = { t, r, counters }
+  nodes.push(n)
+  return n
+}
+
+/** Polls `pred` every 10 ms until it holds; throws after `ms`. */
+async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+const record = (i: number) => ({
+  node: `n${i % 3}`,
+  epoch: 1,
+  spec: { id: `child-${i}`, behaviour: 'counter' },
+})
+
+/** Three replicators holding the same `n` records, written on the first and gossiped. */
+async function oldCluster(n: number) {
+  const net = createMemoryNetwork({ seed: 7 })
+  const old = [await node(net), await node(net), await node(net)]
+  for (let i = 0; i < n; i++) old[0]!.r.write(`c/child-${i}`, record(i))
+  const peers = (x: Node) => old.filter((o) => o !== x).map((o) => o.t.nodeId)
+  await until(() => old.every((o) => o.r.map.size === n), 20_000, 'the old nodes hold every record')
+  return { net, old, peers }
+}
+
+describe('anti-entropy that costs what differs', () => {
+  it('a joiner gets the state from one peer, once, while every node runs its rounds', async () => {
+    const n = 20_000
+    const { net, old } = await oldCluster(n)
+    const state = encodeDelta(old[0]!.r.map.state()).length
+    const joiner = await node(net)
+    const all = [...old, joiner]
+    const up = () => true
+    // As the horde does: a pass with every peer as it comes up, then periodic rounds.
+    for (const x of all) for (const y of all) if (x !== y) void x.r.syncWith(y.t.nodeId, up)
+    const timer = setInterval(() => {
+      for (const x of all)
+        void x.r.syncRound(
+          all.filter((y) => y !== x).map((y) => y.t.nodeId),
+          3,
+          up,
+        )
+    }, 50)
+    try {
+      await until(() => joiner.r.map.size === n, 20_000, 'the joiner holds every record')
+    } finally {
+      clearInterval(timer)
+    }
+    const received = joiner.counters.syncBytesReceived + joiner.counters.deltaBytesReceived
+    expect(received).toBeLessThan(1.5 * state)
+    expect(received).toBeGreaterThan(0.5 * state)
+  })
+
+  it('writes gossip delivered cost a round a context exchange, not their values', async () => {
+    const { old } = await oldCluster(100)
+    const [a, b, c] = old as [Node, Node, Node]
+    const up = () => true
+    const rounds = () =>
+      Promise.all(
+        old.map((x) =>
+          x.r.syncRound(
+            old.filter((y) => y !== x).map((y) => y.t.nodeId),
+            3,
+            up,
+          ),
+        ),
+      )
+    // Until every link fell idle: the first contacts exchange contexts.
+    for (let k = 0; k < 5; k++) await rounds()
+    const before = old.map((o) => o.counters.syncBytesSent)
+    const big = 'v'.repeat(2000)
+    for (let i = 0; i < 50; i++) a.r.write(`c/new-${i}`, { ...record(i), big })
+    await until(() => b.r.map.size === 150 && c.r.map.size === 150, 5000, 'gossip delivered the writes')
+    for (let k = 0; k < 3; k++) await rounds()
+    expect(old.every((x) => old.every((y) => x === y || x.r.map.link(y.t.nodeId).idle))).toBe(true)
+    const sent = old.reduce((s, o, i) => s + o.counters.syncBytesSent - before[i]!, 0)
+    // 50 values of 2 kB: sending them again even once would cost 100 kB.
+    expect(sent).toBeLessThan(10_000)
+  })
+
+  it('a peer far behind pulls what it lacks; the others do not push it the bulk', async () => {
+    const n = 10_000
+    const net = createMemoryNetwork({ seed: 3 })
+    const a = await node(net)
+    const b = await node(net)
+    const up = () => true
+    await a.r.syncWith(b.t.nodeId, up)
+    net.partition([a.t.nodeId], [b.t.nodeId])
+    for (let i = 0; i < n; i++) a.r.write(`c/child-${i}`, record(i))
+    net.heal()
+    await until(() => a.t.peers().includes(b.t.nodeId), 5000, 'the partition healed')
+    const sentBefore = a.counters.syncBytesSent
+    // A's own requests announce the writes but do not carry them.
+    for (let k = 0; k < 3; k++) await a.r.syncWith(b.t.nodeId, up)
+    expect(b.r.map.size).toBe(0)
+    expect(a.counters.syncBytesSent - sentBefore).toBeLessThan(2000)
+    expect(a.r.map.link(b.t.nodeId).stats.pushesHeldBack).toBeGreaterThan(0)
+    // B's link is not idle (it knows it is behind): its round pulls everything in one pass.
+    expect(b.r.map.link(a.t.nodeId).behind).toBe(true)
+    void b.r.syncRound([a.t.nodeId], 3, up)
+    await until(() => b.r.map.size === n, 10_000, 'B pulled every record')
+    expect(b.counters.syncBytesReceived).toBeLessThan(1.3 * encodeDelta(a.r.map.state()).length)
+  })
+})
