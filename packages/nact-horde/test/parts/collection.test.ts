@@ -10,7 +10,7 @@ import {
 const TTL = 1000
 const NOW = 10_000
 
-const member = (m: Partial<CollectedMember> & { replicas: (string | undefined)[] }): CollectedMember => ({
+const member = (m: Partial<CollectedMember> & Pick<CollectedMember, 'replicas'>): CollectedMember => ({
   status: 'alive',
   leftSince: undefined,
   up: true,
