@@ -309,9 +309,16 @@ export class Membership {
     }
     // Re-announce this node if the map says otherwise (it was reaped while cut off) — unless it
     // is leaving, or was removed from an explicit member list.
-    // Also when the record names an older replica id of this process (it renewed its id).
+    // Also when the record names an older replica id of this process (it renewed its id), or
+    // has a concurrent record beside it (an earlier process of this node id, whose replica id
+    // can be collected once no record names it).
     const rec = this.c.replicator.member(self)
-    if (view.selfMember && (rec?.status !== 'alive' || rec.replica !== this.c.replicator.map.replicaId)) {
+    if (
+      view.selfMember &&
+      (rec?.status !== 'alive' ||
+        rec.replica !== this.c.replicator.map.replicaId ||
+        this.c.replicator.memberSiblings(self).length > 1)
+    ) {
       this.announce('alive')
     }
     for (const m of view.members) {
