@@ -52,6 +52,19 @@ export interface AWLWWMapStats {
    * some replica's wall clock runs fast (or a peer sent a forged timestamp).
    */
   timestampsNotAdopted: number
+  /**
+   * Replica ids in this replica's causal context: every sync message carries one context
+   * entry per id, so this is what {@link AWLWWMap.retire} keeps bounded.
+   */
+  replicaIds: number
+  /** Replica ids retired and not yet forgotten ({@link AWLWWMap.retiredIds}). */
+  retired: number
+  /**
+   * Joined items of retired replica ids that were ignored: live entries, superseded dots and
+   * context intervals (see {@link AWLWWMap.retire}). Non-zero while some replica has not
+   * retired an id yet; it stops growing once all have.
+   */
+  retiredIgnored: number
 }
 
 interface KeyRecord<V> extends TreeItem {
@@ -80,8 +93,7 @@ const NO_ENTRIES: readonly Entry<never>[] = []
  * ```
  */
 export class AWLWWMap<V = Value> {
-  /** This replica's id (new for every process start). */
-  readonly replicaId: string
+  private id: string
   private counter = 0
   private readonly hlc: HybridClock
   private readonly records = new Map<string, KeyRecord<V>>()
@@ -91,6 +103,9 @@ export class AWLWWMap<V = Value> {
   private readonly links = new Map<string, SyncLink<V>>()
   private readonly replicaHashes = new Map<string, number>()
   private readonly interned = new Map<string, string>()
+  /** Replica ids whose dots are ignored (see `retire`). */
+  private readonly retired = new Set<string>()
+  private retiredIgnored = 0
   /** @internal Bumped on every state change; links use it to know when they are done. */
   version = 0
   /** Byte budget of one sync message (see {@link AWLWWMapOptions.maxSyncBytes}). */
@@ -101,7 +116,7 @@ export class AWLWWMap<V = Value> {
     if (typeof id !== 'string' || id.length === 0 || id.length > 64) {
       throw new InvalidArgumentError('replicaId must be a non-empty string of at most 64 characters')
     }
-    this.replicaId = id
+    this.id = id
     const maxClockDrift =
       options.maxClockDrift === undefined ? DEFAULT_MAX_CLOCK_DRIFT : options.maxClockDrift
     assertMaxDrift(maxClockDrift, 'maxClockDrift')
@@ -115,9 +130,22 @@ export class AWLWWMap<V = Value> {
     this.maxSyncBytes = budget
   }
 
+  /**
+   * This replica's id: the one its writes are made under. New for every process start, and
+   * after {@link AWLWWMap.renewReplicaId}.
+   */
+  get replicaId(): string {
+    return this.id
+  }
+
   /** A snapshot of this replica's counters. */
   stats(): AWLWWMapStats {
-    return { timestampsNotAdopted: this.hlc.timestampsNotAdopted }
+    return {
+      timestampsNotAdopted: this.hlc.timestampsNotAdopted,
+      replicaIds: this.context.replicaCount,
+      retired: this.retired.size,
+      retiredIgnored: this.retiredIgnored,
+    }
   }
 
   /** Number of keys with a value. */
@@ -170,7 +198,7 @@ export class AWLWWMap<V = Value> {
     assertValue(value)
     const hlc = this.hlc
     hlc.advance()
-    const r = this.replicaId
+    const r = this.id
     const c = ++this.counter
     this.context.add(r, c)
     const entry: Entry<V> = { r, c, wall: hlc.lastWall, logical: hlc.lastLogical, value }
@@ -291,6 +319,10 @@ export class AWLWWMap<V = Value> {
         const e = es[k]!
         if (this.context.has(e.r, e.c)) continue
         if (dead.length > 0 && dead.some((d) => d.c === e.c && d.r === e.r)) continue
+        if (this.retired.size > 0 && this.retired.has(e.r)) {
+          this.retiredIgnored++
+          continue
+        }
         // Share one string per replica id across all entries, whatever message brought them;
         // entries mostly come in runs from one replica, so remember the last one.
         if (e.r !== lastId) {
@@ -330,10 +362,18 @@ export class AWLWWMap<V = Value> {
     }
 
     // The delta's context: superseded dots and ranges.
+    const retired = this.retired
     keys.forEach((kd) => {
-      for (const d of kd.dead) if (this.context.add(this.intern(d.r), d.c)) changed = true
+      for (const d of kd.dead) {
+        if (retired.size > 0 && retired.has(d.r)) this.retiredIgnored++
+        else if (this.context.add(this.intern(d.r), d.c)) changed = true
+      }
     })
     for (const [r, iv] of delta.ranges) {
+      if (retired.size > 0 && retired.has(r)) {
+        this.retiredIgnored += iv.length / 2
+        continue
+      }
       const ri = this.intern(r)
       for (let k = 0; k < iv.length; k += 2)
         if (this.context.addInterval(ri, iv[k]!, iv[k + 1]!)) changed = true
@@ -377,6 +417,133 @@ export class AWLWWMap<V = Value> {
       if (wasIdle) l.stayQuiet()
     }
     return diffs
+  }
+
+  // ——— compaction: retiring the replica ids of processes that are gone ———
+
+  /** The replica ids this replica's causal context holds dots of (its own included, once it wrote). */
+  replicaIds(): string[] {
+    return [...this.context.replicas]
+  }
+
+  /** Number of live writes (winning or not) of replica `replicaId` in this replica. */
+  liveCount(replicaId: string): number {
+    let n = 0
+    this.liveWrites(replicaId, 0, Number.MAX_SAFE_INTEGER, () => {
+      n++
+      return true
+    })
+    return n
+  }
+
+  /**
+   * Re-issues every live write of replica `replicaId` under this replica's id: same key, same
+   * value, same timestamp, a new dot, superseding only that write (its siblings stay). No read
+   * changes — the same value wins by the same timestamp (only an exact timestamp tie with a
+   * concurrent write of another value may be ordered differently, as ties go by replica id) —
+   * and a concurrent newer write still wins over it. A write that already has a twin (a live
+   * write of the same value and timestamp by another replica, e.g. another replica's rebase) is
+   * superseded without a new one. Returns the delta to broadcast; after it, `replicaId` holds
+   * no live write here and can be {@link AWLWWMap.retire | retired}. Throws
+   * InvalidArgumentError for this replica's own id.
+   */
+  rebase(replicaId: string): Delta<V> {
+    if (replicaId === this.id) throw new InvalidArgumentError('a replica cannot rebase its own writes')
+    const found: [string, Entry<V>][] = []
+    this.liveWrites(replicaId, 0, Number.MAX_SAFE_INTEGER, (e, key) => {
+      found.push([key, e])
+      return true
+    })
+    const out = new Map<string, { entries: Entry<V>[]; dead: Dot[] }>()
+    for (const [key, e] of found) {
+      const rec = this.records.get(key)!
+      const twin = rec.entries.some(
+        (x) =>
+          x !== e &&
+          x.r !== replicaId &&
+          x.wall === e.wall &&
+          x.logical === e.logical &&
+          valuesEqual(x.value, e.value),
+      )
+      let kd = out.get(key)
+      if (kd === undefined) out.set(key, (kd = { entries: [], dead: [] }))
+      kd.dead.push(dotOf(e))
+      const i = rec.entries.indexOf(e)
+      if (twin) {
+        rec.entries = without(rec.entries, i)
+      } else {
+        const c = ++this.counter
+        this.context.add(this.id, c)
+        const n: Entry<V> = { r: this.id, c, wall: e.wall, logical: e.logical, value: e.value }
+        const next = rec.entries.slice()
+        next[i] = n
+        rec.entries = next
+        this.index.add(this.id, c, key)
+        kd.entries.push(n)
+      }
+      this.rehash(rec)
+      this.forgetDot(e)
+    }
+    if (found.length > 0) this.version++
+    return { keys: out, ranges: EMPTY_RANGES }
+  }
+
+  /**
+   * Retires replica id `replicaId` — a process that is gone, whose writes every replica has
+   * superseded or {@link AWLWWMap.rebase | rebased} — so the causal context, and every sync
+   * message, stops carrying it. Its dots leave the context and every link's kept state, and
+   * from now on every entry, superseded dot and context interval of `replicaId` that a `join`,
+   * `joinFrom` or `link(peer).receive` brings is ignored (counted in `stats().retiredIgnored`):
+   * the id can never re-enter this replica. Every replica must retire the same ids (the
+   * application decides which, e.g. through a key of the map) for their contexts to be equal
+   * again; meanwhile links keep syncing. Returns false, and changes nothing, while this replica
+   * holds a live write of `replicaId`, and for this replica's own id; true once it is retired.
+   */
+  retire(replicaId: string): boolean {
+    if (replicaId === this.id) return false
+    if (this.retired.has(replicaId)) return true
+    if (this.liveCount(replicaId) > 0) return false
+    this.retired.add(replicaId)
+    this.context.delete(replicaId)
+    this.index.drop(replicaId)
+    this.interned.delete(replicaId)
+    this.replicaHashes.delete(replicaId)
+    for (const l of this.links.values()) l.forgetReplica(replicaId)
+    // Contexts changed: links must compare again.
+    this.version++
+    return true
+  }
+
+  /** The retired replica ids not yet forgotten (see {@link AWLWWMap.forgetRetired}). */
+  retiredIds(): string[] {
+    return [...this.retired]
+  }
+
+  /**
+   * Forgets that `replicaId` was retired, so the retired set stays bounded: from then on its
+   * dots are accepted again. Call it once no replica can still send them (every replica has
+   * retired it). Returns whether it was retired.
+   */
+  forgetRetired(replicaId: string): boolean {
+    return this.retired.delete(replicaId)
+  }
+
+  /**
+   * Continues under a new random replica id (the old one's live writes stay until rebased).
+   * For a replica whose own id the others retired while it was cut off: their joins ignore its
+   * writes under that id, so it renews, then {@link AWLWWMap.rebase | rebases} and retires its
+   * old id. Returns the new id.
+   */
+  renewReplicaId(): string {
+    this.id = randomReplicaId()
+    this.counter = 0
+    return this.id
+  }
+
+  /** @internal Drops the retired ids from a context a peer reported. */
+  dropRetired(context: CausalContext): void {
+    if (this.retired.size === 0) return
+    for (const r of this.retired) context.delete(r)
   }
 
   /** The whole replica as one delta: every live write and everything this replica has seen. */

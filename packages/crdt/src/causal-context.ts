@@ -12,6 +12,16 @@ export class CausalContext {
     return this.byReplica.keys()
   }
 
+  /** Number of replica ids with at least one dot here. */
+  get replicaCount(): number {
+    return this.byReplica.size
+  }
+
+  /** Forgets every dot of `replica` (it was retired). Returns true when it had any. */
+  delete(replica: string): boolean {
+    return this.byReplica.delete(replica)
+  }
+
   intervals(replica: string): readonly number[] | undefined {
     return this.byReplica.get(replica)
   }

@@ -43,6 +43,11 @@ export class DotIndex {
     }
   }
 
+  /** Forgets the column of `replica` (it has no live dot left: it was retired). */
+  drop(replica: string): void {
+    this.byReplica.delete(replica)
+  }
+
   /**
    * Calls `visit` for every indexed (counter, key) of `replica` with lo <= counter <= hi, in
    * counter order. A `visit` that returns `false` stops the walk; `query` then returns false.

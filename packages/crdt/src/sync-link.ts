@@ -338,6 +338,7 @@ export class SyncLink<V> {
     for (const iv of msg.ranges.values()) items += iv.length / 2
     this.stats.itemsReceived += items
     const m = this.map
+    m.dropRetired(msg.context)
     const diffs = m.join({ keys: msg.keys, ranges: msg.ranges })
 
     for (const l of msg.listings) {
@@ -380,6 +381,19 @@ export class SyncLink<V> {
       if (!this.hasPending() && m.context.equals(msg.context)) this.pendingNodes.push([0, 0])
     }
     return diffs
+  }
+
+  /** @internal Forgets every dot of a retired replica id kept for this peer (see `map.retire`). */
+  forgetReplica(r: string): void {
+    this.peerContext?.delete(r)
+    this.contextAtReport?.delete(r)
+    this.assumedNew.delete(r)
+    this.assumedOld.delete(r)
+    for (const [key, dots] of this.pendingDead) {
+      const kept = dots.filter((d) => d.r !== r)
+      if (kept.length === 0) this.pendingDead.delete(key)
+      else if (kept.length !== dots.length) this.pendingDead.set(key, kept)
+    }
   }
 
   /**

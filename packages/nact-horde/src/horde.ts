@@ -20,6 +20,7 @@ import {
 } from './errors.js'
 import { LocalSupervisor } from './local/local-supervisor.js'
 import type { NactRef } from './local/nact.js'
+import { Collector } from './membership/collection.js'
 import { Membership } from './membership/membership.js'
 import type { MembershipView } from './membership/view.js'
 import { type Counters, newCounters } from './observability/counters.js'
@@ -71,6 +72,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
   private readonly counters: Counters = newCounters()
   private readonly replicator: Replicator
   private readonly membership: Membership
+  private readonly collector: Collector
   private readonly reconciler: Reconciler
   private readonly local: LocalSupervisor
   private readonly router: Router
@@ -111,6 +113,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       admits: (from) => this.admits(from),
       changed: (key) => {
         this.membership.keyChanged(key)
+        this.collector.keyChanged(key)
         this.reconciler.keyChanged(key)
       },
     })
@@ -124,6 +127,15 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       deadMemberTimeout: options.deadMemberTimeout,
       changed: () => this.reconciler.scheduleAll(),
       longStall: () => this.reconciler.afterLongStall(),
+    })
+    this.collector = new Collector({
+      replicator: this.replicator,
+      counters: this.counters,
+      self: this.nodeId,
+      ttl: options.tombstoneTtl,
+      memberIds: () => this.membership.memberIds(),
+      isUp: (nodeId) => this.membership.isUp(nodeId),
+      renewed: () => this.reconciler.scheduleAll(),
     })
     this.local = new LocalSupervisor({
       system,
@@ -235,7 +247,9 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
 
   private periodic(): void {
     if (this.stopped) return
-    this.membership.reap(this.membership.view())
+    const view = this.membership.view()
+    this.membership.reap(view)
+    this.collector.collect(view)
     this.reconciler.sweep()
     void this.replicator.syncRound(this.membership.upPeers(), this.options.syncFanout, (x) =>
       this.membership.isUp(x),
@@ -492,6 +506,9 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       messagesRoutedIn: this.router.stats.routedIn,
       proxies: routing.proxies,
       heldMessages: routing.held,
+      replicaIds: this.replicator.map.stats().replicaIds,
+      retiredReplicaIds: this.replicator.map.stats().retired,
+      firstSyncBytes: this.replicator.firstSyncBytes(),
     }
   }
 

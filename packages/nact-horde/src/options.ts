@@ -77,6 +77,8 @@ export interface HordeOptions {
   /**
    * How long a terminated child's tombstone stays in the map, ms. While it is there it beats
    * every concurrent placement of the child (a late handoff or failover cannot bring it back).
+   * Also how long a member that left (and the replica id of a process that is gone) waits
+   * before the coordinator collects it, and how long its collection decision stays in the map.
    * @default 2 × (requestTimeout + failureTimeout)
    */
   tombstoneTtl?: number

@@ -170,6 +170,21 @@ export interface HordeMetrics {
   proxies: number
   /** Messages waiting for a child that moves or restarts. */
   heldMessages: number
+  /**
+   * Replica ids in this node's causal context: about one per member process that is running,
+   * plus recent ones not yet collected. Every sync message carries one context entry per id, so
+   * this stays flat however often nodes restart (members that left, and the replica ids of
+   * processes that are gone, are collected after `tombstoneTtl`).
+   */
+  replicaIds: number
+  /** Replica ids retired here whose decision the coordinator has not yet deleted. */
+  retiredReplicaIds: number
+  /** Size of the first message a new anti-entropy link sends (this node's context and digest root), bytes. */
+  firstSyncBytes: number
+  /** Members that left that this node, as coordinator, collected (their `m/` and `s/` keys deleted). */
+  membersCollected: number
+  /** Replica ids this node retired (their writes rebased, their dots ignored from then on). */
+  replicasRetired: number
 }
 
 /** See {@link Horde.status}. */

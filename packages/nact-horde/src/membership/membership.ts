@@ -190,12 +190,29 @@ export class Membership {
     if (Date.now() - this.lastTick - this.tick > STALL_LATENESS) this.onTick()
   }
 
-  /** A key of the map changed: note new members (and start their join grace). */
+  /** Member ids with an `m/` key. */
+  memberIds(): ReadonlySet<string> {
+    return this.known
+  }
+
+  /** A key of the map changed: note new members (and start their join grace), forget collected ones. */
   keyChanged(key: string): void {
     this.checkLag()
     if (key.startsWith(MEMBER) || key.startsWith(SUSPICION) || key === CONFIG_MEMBERS) this.cached = undefined
     if (!key.startsWith(MEMBER)) return
     const nodeId = key.slice(MEMBER.length)
+    if (!this.c.replicator.map.has(key)) {
+      // Collected (membership/collection.ts): if it comes back, it joins as new.
+      if (!this.known.delete(nodeId)) return
+      this.inGrace.delete(nodeId)
+      this.deadSince.delete(nodeId)
+      if (!this.up.has(nodeId)) {
+        this.seenUp.delete(nodeId)
+        this.lostAs.delete(nodeId)
+        this.closedAt.delete(nodeId)
+      }
+      return
+    }
     if (this.known.has(nodeId)) return
     this.known.add(nodeId)
     if (nodeId !== this.c.transport.nodeId && !this.seenUp.has(nodeId) && !this.up.has(nodeId)) {
@@ -322,11 +339,17 @@ export class Membership {
     }
     // Re-announce this node if the map says otherwise (it was reaped while cut off) — unless it
     // is leaving, or was removed from an explicit member list.
-    if (view.selfMember && this.c.replicator.member(self)?.status !== 'alive') {
-      this.c.replicator.write(MEMBER + self, {
-        status: 'alive',
-        addresses: this.c.transport.addresses,
-      } satisfies MemberRecord)
+    // Also when the record names an older replica id of this process (it renewed its id), or
+    // has a concurrent record beside it (an earlier process of this node id, whose replica id
+    // can be collected once no record names it).
+    const rec = this.c.replicator.member(self)
+    if (
+      view.selfMember &&
+      (rec?.status !== 'alive' ||
+        rec.replica !== this.c.replicator.map.replicaId ||
+        this.c.replicator.memberSiblings(self).length > 1)
+    ) {
+      this.announce('alive')
     }
     for (const m of view.members) {
       if (m.status === 'dead') {
@@ -340,6 +363,7 @@ export class Membership {
     this.c.replicator.write(MEMBER + this.c.transport.nodeId, {
       status,
       addresses: this.c.transport.addresses,
+      replica: this.c.replicator.map.replicaId,
     } satisfies MemberRecord)
   }
 
@@ -358,10 +382,7 @@ export class Membership {
       const rec = this.c.replicator.member(nodeId)
       if (rec === undefined || rec.status === 'left' || !view.down.has(nodeId)) continue
       log('member %s down for %d ms: marking it as left', nodeId, now - since)
-      this.c.replicator.write(MEMBER + nodeId, {
-        status: 'left',
-        addresses: rec.addresses,
-      } satisfies MemberRecord)
+      this.c.replicator.write(MEMBER + nodeId, { ...rec, status: 'left' } satisfies MemberRecord)
     }
   }
 }

@@ -19,6 +19,10 @@ export interface Counters {
   stalls: number
   /** Planned moves whose state was larger than `maxValueBytes` and was not carried. */
   handoffStatesDropped: number
+  /** Members that left that this node (as coordinator) collected: their `m/` and `s/` keys deleted. */
+  membersCollected: number
+  /** Replica ids this node's replica retired (see membership/collection.ts). */
+  replicasRetired: number
 }
 
 export function newCounters(): Counters {
@@ -39,5 +43,7 @@ export function newCounters(): Counters {
     fencedWrites: 0,
     stalls: 0,
     handoffStatesDropped: 0,
+    membersCollected: 0,
+    replicasRetired: 0,
   }
 }

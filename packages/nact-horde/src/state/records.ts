@@ -6,8 +6,9 @@
  * | key            | record            | written by                                   |
  * | -------------- | ----------------- | -------------------------------------------- |
  * | `c/<id>`       | {@link ChildRecord} | the placing node, the owner, the coordinator |
- * | `m/<nodeId>`   | {@link MemberRecord} | that node (or the coordinator: `left`)     |
- * | `s/<nodeId>`   | {@link SuspicionRecord} | that node only                          |
+ * | `m/<nodeId>`   | {@link MemberRecord} | that node (or the coordinator: `left`; deleted by it once collected) |
+ * | `s/<nodeId>`   | {@link SuspicionRecord} | that node only (deleted by the coordinator with `m/`) |
+ * | `g/<replicaId>` | {@link RetiredRecord} | the coordinator: that replica id is retired (see `membership/collection.ts`) |
  * | `cfg/members`  | string[]          | `setMembers()`                               |
  */
 import type { ChildSpec } from '../behaviour.js'
@@ -16,6 +17,7 @@ import { rendezvous } from '../distribution/strategy.js'
 export const CHILD = 'c/'
 export const MEMBER = 'm/'
 export const SUSPICION = 's/'
+export const RETIRED = 'g/'
 export const CONFIG_MEMBERS = 'cfg/members'
 
 /** A child spec as replicated: defaults filled in, `shutdown` -1 for "as long as it takes". */
@@ -53,6 +55,22 @@ export interface ChildRecord {
 export interface MemberRecord {
   status: 'alive' | 'shutting_down' | 'left'
   addresses: string[]
+  /**
+   * The replica id this node's process writes under (new for every process start). Absent in
+   * records of older versions: while an alive member's record lacks it, no replica id that no
+   * record names is collected (it could be that member's).
+   */
+  replica?: string
+}
+
+/**
+ * Under `g/<replicaId>`: the coordinator decided that this replica id is gone — its process
+ * left and was collected, or no member record names it. Every replica rebases its live writes
+ * and retires it; `at` (ms since the epoch, the coordinator's clock) is when: the coordinator
+ * deletes the key `tombstoneTtl` later, and replicas then forget the retired id.
+ */
+export interface RetiredRecord {
+  at: number
 }
 
 /** Under `s/<nodeId>`: the members that node cannot reach now, each with how it lost them. */
@@ -88,7 +106,14 @@ export function readChild(v: unknown): ChildRecord | undefined {
 export function readMember(v: unknown): MemberRecord | undefined {
   if (!isObject(v) || !Array.isArray(v.addresses)) return undefined
   if (v.status !== 'alive' && v.status !== 'shutting_down' && v.status !== 'left') return undefined
+  if (v.replica !== undefined && (typeof v.replica !== 'string' || v.replica.length === 0)) return undefined
   return v as unknown as MemberRecord
+}
+
+/** A retirement decision read from the map, or undefined. */
+export function readRetired(v: unknown): RetiredRecord | undefined {
+  if (!isObject(v) || typeof v.at !== 'number' || !Number.isFinite(v.at)) return undefined
+  return v as unknown as RetiredRecord
 }
 
 /** A suspicion record read from the map, or undefined. */

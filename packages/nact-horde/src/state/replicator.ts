@@ -78,6 +78,7 @@ export class Replicator {
   /** Where each child is placed (tombstones excluded), and how many per node: kept as keys change, so counts cost O(1). */
   private readonly placed = new Map<string, string>()
   private readonly perNode = new Map<string, number>()
+  private firstSync: { version: number; bytes: number } | undefined
 
   constructor(private readonly c: ReplicatorComponents) {}
 
@@ -136,6 +137,21 @@ export class Replicator {
 
   member(nodeId: string): MemberRecord | undefined {
     return readMember(this.map.get(MEMBER + nodeId))
+  }
+
+  /** Every concurrent record of member `nodeId` (usually one). */
+  memberSiblings(nodeId: string): MemberRecord[] {
+    const out: MemberRecord[] = []
+    for (const v of this.map.siblings(MEMBER + nodeId)) {
+      const r = readMember(v)
+      if (r !== undefined) out.push(r)
+    }
+    return out
+  }
+
+  /** Children placed on `nodeId` (tombstones excluded), O(1). */
+  placedOn(nodeId: string): number {
+    return this.perNode.get(nodeId) ?? 0
   }
 
   suspicion(nodeId: string): SuspicionRecord | undefined {
@@ -297,6 +313,32 @@ export class Replicator {
       this.syncing.delete(peer)
       if (this.feeder === peer) this.feeder = undefined
     }
+  }
+
+  // ——— collection (membership/collection.ts) ———
+
+  /** Re-issues the live writes of replica id `id` under this replica's (same values), and gossips them. */
+  rebase(id: string): void {
+    const delta = this.map.rebase(id)
+    if (delta.keys.size === 0) return
+    this.publish(delta)
+    for (const key of delta.keys.keys()) this.changed(key)
+  }
+
+  /** This replica's own id was retired by the others: continue under a new one. */
+  renewReplica(): void {
+    this.map.renewReplicaId()
+  }
+
+  /** The size of the first message a new sync link sends (this replica's context and root), bytes. */
+  firstSyncBytes(): number {
+    if (this.firstSync === undefined || this.firstSync.version !== this.map.version) {
+      const probe = '\u0000probe'
+      const bytes = this.map.link(probe).generate()?.length ?? 0
+      this.map.unlink(probe)
+      this.firstSync = { version: this.map.version, bytes }
+    }
+    return this.firstSync.bytes
   }
 
   /** The peer left: drop its sync state. */
