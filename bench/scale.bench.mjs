@@ -618,26 +618,39 @@ async function sectionRestarts() {
   const t0 = Date.now()
   const network = createMemoryNetwork({ seed: 1 })
   const stable = [await memoryNode(network, 'restarts'), await memoryNode(network, 'restarts')]
-  const seen = (ids) => stable.every((s) => ids.every((id) => aliveIds(s.horde).includes(id)))
-  await waitFor(() => seen(stable.map((s) => s.horde.nodeId)), 10_000, 'the two stable nodes to meet')
+  const stableIds = stable.map((s) => s.horde.nodeId)
+  await waitFor(
+    () => stable.every((s) => stableIds.every((x) => aliveIds(s.horde).includes(x))),
+    10_000,
+    'the two stable nodes to meet',
+  )
   // A few children, so that the map is not just members.
   for (let i = 0; i < 100; i++) await stable[0].horde.startChild({ id: `r-${i}`, behaviour: 'plain' })
   const marks = new Map()
   const zero = await restartFigures(stable[0])
   let last = Date.now()
+  /** When each of the last 10 restarts ended: the time a restart takes now, for the figures. */
+  const recent = []
   try {
     for (let i = 1; i <= CFG.restarts; i++) {
       // A restart: a node with a new id (a new pod) joins, is seen alive by and sees both
       // stable nodes, and stops gracefully.
       const n = await memoryNode(network, 'restarts')
-      const ids = [...stable.map((s) => s.horde.nodeId), n.horde.nodeId]
+      const id = n.horde.nodeId
+      // One members() per node per poll, every 5 ms: members() walks every member record, so
+      // polling harder would make this loop measure itself.
       await waitFor(
-        () => seen(ids) && stable.every((s) => aliveIds(n.horde).includes(s.horde.nodeId)),
+        () =>
+          stable.every((s) => aliveIds(s.horde).includes(id)) &&
+          stableIds.every((x) => aliveIds(n.horde).includes(x)),
         10_000,
         `restart ${i} to be seen alive`,
-        1,
+        5,
       )
       await stopMemoryNode(n)
+      recent.push(Date.now())
+      if (recent.length > 10) recent.shift()
+      if (i % 100 === 0) log(`restarts: ${fmtN(i)} after ${fmtS(Date.now() - t0)}`)
       const outOfTime = Date.now() - t0 > RESTART_BUDGET_S * 1000 && i > CFG.restartMarks[0]
       if (CFG.restartMarks.includes(i) || i % 1000 === 0 || outOfTime) {
         // Let the stable nodes see it leave first.
@@ -645,9 +658,10 @@ async function sectionRestarts() {
           () => stable.every((s) => !aliveIds(s.horde).includes(n.horde.nodeId)),
           10_000,
           'the leave',
-          1,
+          5,
         )
         const f = await restartFigures(stable[0])
+        f.perRestart = (recent[recent.length - 1] - recent[0]) / (recent.length - 1)
         marks.set(i, f)
         log(
           `restarts: ${fmtN(i)} (${fmtS(Date.now() - last)} for the last batch): heap ${fmtB(f.heap)}, first sync message ${fmtB(f.first)}, ${f.replicas} replica ids, ${f.keys} keys, ${f.members} members listed`,
@@ -702,6 +716,12 @@ async function sectionRestarts() {
       row('replica ids in the causal context', 'replicas', String, false),
       row('keys in the map', 'keys', String, false),
       row('members listed', 'members', String, false),
+      row(
+        'time one restart takes (mean of the last 9)',
+        'perRestart',
+        (x) => (x === undefined ? '' : `${x.toFixed(1)} ms`),
+        false,
+      ),
     ],
   )
   return { zero, marks, took }
