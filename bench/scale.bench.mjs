@@ -7,6 +7,8 @@
 //   node bench/scale.bench.mjs join failover        only those sections (cpu, mesh, join, restarts, failover)
 //   SCALE_QUICK=1 node bench/scale.bench.mjs        a small smoke run of every section (< 2 min), not recorded
 //   SCALE_300K=1                                    the join section also with 300,000 children
+//   SCALE_CPU_SIZES=3,10                            the cluster sizes of the cpu section (the first is the base of the ratios)
+//   SCALE_RESTART_BUDGET_S=1800                     the restarts section stops after this long, reporting how far it got
 //
 // Nodes run in separate processes on 127.0.0.1 (libp2p TCP), driven over IPC
 // (packages/nact-horde/test/fixtures/horde-process.mjs); the restarts run in this process on
@@ -55,7 +57,7 @@ const CFG = QUICK
       failoverChildren: 2000,
     }
   : {
-      cpuSizes: [3, 10, 24],
+      cpuSizes: process.env.SCALE_CPU_SIZES?.split(',').map(Number) ?? [3, 10, 24],
       warm: 500,
       seq: 2000,
       par: 2000,
@@ -67,6 +69,10 @@ const CFG = QUICK
       restartMarks: [1000, 10_000],
       failoverChildren: 100_000,
     }
+if (!CFG.cpuSizes.every((n) => Number.isInteger(n) && n >= 2))
+  throw new Error(
+    `SCALE_CPU_SIZES must list cluster sizes of at least 2, like 3,10,24 (got ${process.env.SCALE_CPU_SIZES})`,
+  )
 const IN_FLIGHT = 64
 /** The CPU window of sequential starts stays open this long after every map places them. */
 const RUN_TAIL_MS = 2000
@@ -230,6 +236,7 @@ async function sectionCpu() {
   for (const n of CFG.cpuSizes) {
     const t0 = Date.now()
     log(`cpu: ${n} nodes…`)
+    const loadBefore = loadavg()[0]
     try {
       const { nodes } = await cluster(n)
       const driver = nodes[0]
@@ -297,6 +304,7 @@ async function sectionCpu() {
         seqStall,
         parStall,
         took: Date.now() - t0,
+        load: `${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
       }
       log(
         `cpu: ${n} nodes: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; max stall ${fmtStall(seqStall)} / ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
@@ -320,6 +328,7 @@ async function sectionCpu() {
     `${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} ms`,
     `${fmtStall(r.seqStall)} / ${fmtStall(r.parStall)}`,
     `${r.failed.warm} / ${r.failed.seq} / ${r.failed.par}${Object.keys(r.errors).length > 0 ? ` (${Object.keys(r.errors).join(', ')})` : ''}`,
+    r.load,
   ])
   // Targets (issue 11): 10 nodes ≤ 1.5× and 24 nodes ≤ 2.5× the CPU per start at 3.
   const targets = { 10: 1.5, 24: 2.5 }
@@ -343,6 +352,7 @@ async function sectionCpu() {
       `start p50 / p99, ${IN_FLIGHT} in flight`,
       'max stall, sequential / in flight',
       'failed starts: warm-up / sequential / in flight',
+      'load average (1 min), start → end',
     ],
     rows,
     notes,
