@@ -280,6 +280,8 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   private readonly clock: Clock
   private readonly parent: NactRef
   private readonly records = new Map<string, ChildRecord>()
+  /** Records in `records` that have started. */
+  private startedCount = 0
   /** Strictly increasing over all children of this supervisor, so actor names never repeat. */
   private serials = 0
   private stopped?: Promise<void>
@@ -392,6 +394,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
       restarts: undefined,
       watchers: undefined,
     }
+    this.forget(spec.id)
     this.records.set(spec.id, rec)
     const restore = 'restoreState' in opts ? { saved: opts.restoreState } : undefined
     if (restore && !behaviour.handoff)
@@ -401,7 +404,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
     try {
       this.spawnIncarnation(rec, behaviour.handoff ? restore : undefined)
     } catch (err) {
-      this.records.delete(spec.id)
+      this.forget(spec.id)
       throw err
     }
     await firstStart.promise
@@ -467,10 +470,17 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
     return out
   }
 
+  /** Drops the record of `id`, keeping the count of started children. */
+  private forget(id: string): void {
+    const rec = this.records.get(id)
+    if (rec === undefined) return
+    this.records.delete(id)
+    if (rec.started) this.startedCount--
+  }
+
+  /** Children that have started (kept as they start and go: O(1), for metrics). */
   count(): number {
-    let n = 0
-    for (const rec of this.records.values()) if (rec.started) n++
-    return n
+    return this.startedCount
   }
 
   has(id: string): boolean {
@@ -633,6 +643,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
       if (inc.phase === 'init') inc.phase = 'running'
       if (!rec.started) {
         rec.started = true
+        if (this.records.get(rec.spec.id) === rec) this.startedCount++
         this.emit('child:started', { id: rec.spec.id, incarnation: inc.n })
         rec.firstStart?.resolve()
         rec.firstStart = undefined
@@ -854,7 +865,7 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   }
 
   private remove(rec: ChildRecord, pending: NactEnvelope[], why: DeadLetterReason): void {
-    this.records.delete(rec.spec.id)
+    this.forget(rec.spec.id)
     if (rec.pendingOut) rec.pendingOut.push(...pending)
     else for (const env of pending) this.dead(rec.spec.id, why, env.message)
     rec.removedWait?.resolve()

@@ -163,27 +163,24 @@ export class Reconciler {
     if (this.stopped) return
     this.c.membership.checkLag()
     const view = this.c.membership.view()
-    let ids: Iterable<string>
     if (this.dirtyAll) {
       this.dirtyAll = false
       this.c.membership.publish(view)
       this.c.events.membersChanged(view)
-      const all = new Set<string>(this.c.replicator.childIds())
-      for (const child of this.c.local.children()) all.add(child.id)
-      ids = all
-      this.dirty.clear()
-    } else {
-      ids = [...this.dirty]
-      this.dirty.clear()
+      for (const id of this.c.replicator.childIds()) this.dirty.add(id)
+      for (const child of this.c.local.children()) this.dirty.add(child.id)
     }
     const ctx = this.context(view)
-    let n = 0
+    // At most SLICE ids per turn, oldest first; the rest wait in `dirty` for the next turn (with
+    // a fresh view): others get to run meanwhile. Ids the actions below mark dirty again are
+    // examined next turn.
+    const ids: string[] = []
+    for (const id of this.dirty) {
+      if (ids.length === SLICE) break
+      ids.push(id)
+    }
+    for (const id of ids) this.dirty.delete(id)
     for (const id of ids) {
-      if (++n > SLICE) {
-        // The rest waits for the next turn (with a fresh view): others get to run meanwhile.
-        this.dirty.add(id)
-        continue
-      }
       if (!this.busy.has(id)) {
         const siblings = this.c.replicator.childSiblings(id)
         if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
