@@ -57,9 +57,6 @@ export const DISCOVERY_INTERVAL = 10_000
 
 /** The peer with the greater id waits this long before dialling a discovered peer itself. */
 const TIE_BREAK_DELAY = 300
-/** Dials of a discovered peer at most (see `dial`), and the pause after the first failure, ms. */
-const DISCOVERED_DIALS = 5
-const DISCOVERED_DIAL_PAUSE = 250
 
 /** One of our framed streams to a peer (either direction). */
 class Channel {
@@ -442,21 +439,14 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     return this.node.getConnections(peerId).length > 0
   }
 
-  /**
-   * Dials a discovered peer (not yet a member), and again after a failure, up to
-   * `DISCOVERED_DIALS` times in all with doubling pauses: a dial that fails while a cluster
-   * starts on a loaded host (handshakes timing out) is retried within seconds rather than at the
-   * next discovery broadcast. A member is redialled for good once connected (see `remember`).
-   */
-  private dial(peerId: PeerId, attempt = 1): void {
+  /** One dial of a discovered peer (not yet a member): no redial if it fails. */
+  private dial(peerId: PeerId): void {
     if (this.stopped || this.connected(peerId)) return
     this.node.dial(peerId, { signal: AbortSignal.timeout(this.options.dialTimeout) }).then(
       () => {},
       (err: unknown) => {
-        this.log('dial %s failed (attempt %d): %s', peerId.toString(), attempt, (err as Error)?.message)
+        this.log('dial %s failed: %s', peerId.toString(), (err as Error)?.message)
         this.known.get(peerId.toString())?.redial.lost()
-        if (attempt < DISCOVERED_DIALS)
-          this.later(DISCOVERED_DIAL_PAUSE * 2 ** (attempt - 1), () => this.dial(peerId, attempt + 1))
       },
     )
   }
