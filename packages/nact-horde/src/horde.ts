@@ -601,7 +601,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
   /** One sync round with every peer, awaited: pushes this node's latest writes before it goes on. */
   private async pushToPeers(): Promise<void> {
     await Promise.all(
-      this.membership.upPeers().map((p) => this.replicator.syncWith(p, (x) => this.membership.isUp(x))),
+      this.membership.upPeers().map((p) => this.replicator.syncWith(p, (x) => this.membership.isUp(x), true)),
     )
   }
 

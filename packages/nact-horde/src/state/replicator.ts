@@ -67,7 +67,8 @@ export class Replicator {
   readonly map = new AWLWWMap<unknown>({ maxSyncBytes: SYNC_CHUNK_BYTES })
   private gossipOut: Uint8Array[] = []
   private gossipTimer: NodeJS.Timeout | undefined
-  private readonly syncing = new Set<string>()
+  /** The pass running with each peer. */
+  private readonly syncing = new Map<string, Promise<void>>()
   /** The peer this replica pulls a bulk of writes from; passes with other peers wait their turn. */
   private feeder: string | undefined
   /** Set after the first pass that completed: until then passes run one at a time (see syncWith). */
@@ -266,52 +267,77 @@ export class Replicator {
    * What gossip delivered is not sent again (the link's report and assumptions), and in the
    * requests it sends on its own this replica pushes what the peer lacks only when it is small
    * ({@link PUSH_BYTES}): a peer far behind pulls instead. This replica pulls too: while the
-   * peer's reports show writes it lacks, it keeps asking that peer (the feeder), and passes
-   * with other peers are skipped meanwhile — they would return the same writes. A replica that
-   * has never completed a pass (a joiner) runs one pass at a time for the same reason, so a
-   * joiner's state comes from one peer, once.
+   * peer's reports show writes it lacks, it keeps asking that peer (the feeder). Only one pass
+   * pulls at a time: passes with other peers are skipped while one feeds this replica, and a
+   * pass that finds another one already feeding stops pulling — they would return the same
+   * writes. A replica that has not yet completed a pass that caught it up (a joiner) runs one
+   * pass at a time for the same reason, so a joiner's state comes from one peer, once.
+   *
+   * `push: true` (a stop, a terminate, a member-list change: this node's latest writes must
+   * reach the peer before it goes on) skips those gates, sends everything the peer lacks, and
+   * waits for a pass already running with the peer first.
    */
-  async syncWith(peer: string, isUp: (peer: string) => boolean): Promise<void> {
-    if (this.syncing.has(peer) || this.stopped || !this.c.admits(peer)) return
-    if (this.feeder !== undefined && this.feeder !== peer) return
-    if (!this.synced) {
-      if (this.syncing.size > 0) return
-      this.feeder = peer
+  async syncWith(peer: string, isUp: (peer: string) => boolean, push = false): Promise<void> {
+    if (this.stopped || !this.c.admits(peer)) return
+    const running = this.syncing.get(peer)
+    if (running !== undefined) {
+      if (!push) return
+      await running
+      if (this.stopped) return
     }
-    this.syncing.add(peer)
-    const push = { pushBytes: PUSH_BYTES }
+    if (!push) {
+      if (this.feeder !== undefined && this.feeder !== peer) return
+      if (!this.synced) {
+        if (this.syncing.size > 0) return
+        this.feeder = peer
+      }
+    }
+    const pass = this.pass(peer, isUp, push)
+    this.syncing.set(peer, pass)
+    try {
+      await pass
+    } finally {
+      if (this.syncing.get(peer) === pass) this.syncing.delete(peer)
+      if (this.feeder === peer) this.feeder = undefined
+    }
+  }
+
+  private async pass(peer: string, isUp: (peer: string) => boolean, push: boolean): Promise<void> {
+    const options = push ? {} : { pushBytes: PUSH_BYTES }
+    let exchanged = false
     try {
       for (let round = 0; round < MAX_SYNC_ROUNDS && isUp(peer); round++) {
         const link = this.map.link(peer)
         const sent = link.stats.itemsSent
         const received = link.stats.itemsReceived
-        const msg = link.generate(push)
+        const msg = link.generate(options)
         if (msg === null) break
         this.c.counters.syncRounds++
         this.c.counters.syncBytesSent += msg.length
         const reply = await this.c.transport.request(peer, this.c.syncProtocol, msg, {
           timeout: this.c.requestTimeout,
         })
+        exchanged = true
         this.c.counters.syncBytesReceived += reply.length
         // The reply passes the same admission as everything else (the member list may have changed).
         if (this.stopped || !this.c.admits(peer)) return
         if (reply.length > 0) this.react(link.receive(reply))
         const pulled = link.stats.itemsReceived > received
-        if (link.behind && pulled) {
+        if (link.behind && pulled && !push) {
+          // Another pass already feeds this replica: leave the bulk to it.
+          if (this.feeder !== undefined && this.feeder !== peer) break
           // The peer is ahead and feeding this replica: keep pulling, without a round limit.
           this.feeder = peer
           round--
           continue
         }
         if (this.feeder === peer) this.feeder = undefined
-        if (!pulled && link.stats.itemsSent === sent && !link.hasToSend(push)) break
+        if (!pulled && link.stats.itemsSent === sent && !link.hasToSend(options)) break
       }
-      this.synced = true
+      // Caught up with a peer: from now on passes with several peers may run at once.
+      if (exchanged && !this.map.link(peer).behind) this.synced = true
     } catch (err) {
       log('sync with %s failed: %s', peer, (err as Error).message)
-    } finally {
-      this.syncing.delete(peer)
-      if (this.feeder === peer) this.feeder = undefined
     }
   }
 
