@@ -19,7 +19,8 @@ const log = createDebug('horde:collection')
  * replica id, and every sync message carries one causal-context entry per id).
  *
  * The coordinator decides; every replica applies the decision:
- * 1. a member `left` for at least `tombstoneTtl`, not connected, with no child placed on it, is
+ * 1. a member that left by itself (not one reaped while down: it may be alive behind a
+ *    partition) for at least `tombstoneTtl`, not connected, with no child placed on it, is
  *    collected: its `m/` and `s/` keys are deleted and its replica ids retired (below);
  * 2. a replica id in the causal context that no member record names (a process restarted
  *    under the same node id, a straggler's write) for at least `tombstoneTtl` is retired;
@@ -43,6 +44,8 @@ const log = createDebug('horde:collection')
 export interface CollectedMember {
   /** Its status (the winning record). */
   status: MemberRecord['status']
+  /** Marked left by the coordinator after it was down (not by itself): never collected. */
+  reaped: boolean
   /** The replica id of every concurrent record of it (undefined: a record of an older version). */
   replicas: readonly (string | undefined)[]
   /** When this node first saw it `left` (undefined: it is not left). */
@@ -105,6 +108,11 @@ export function decideCollection(i: CollectionInput): CollectionDecision {
     r !== undefined && r !== i.ownReplica && !i.decisions.has(r)
   for (const [nodeId, m] of i.members) {
     if (m.status !== 'left' || m.leftSince === undefined || i.now - m.leftSince < i.ttl) continue
+    // A member reaped while down may be alive behind a partition: collecting it (retiring its
+    // replica id) would let it bring back, when it returns, writes the others had superseded or
+    // deleted meanwhile, since no replica would keep the dots that cancel them. It stays, one
+    // key per node identity (not per restart); if it returns it re-announces itself.
+    if (m.reaped) continue
     if (m.up || m.placed > 0) continue
     out.removeMembers.push(nodeId)
     for (const r of m.replicas) if (eligible(r)) retire.add(r)
@@ -168,6 +176,7 @@ export class Collector {
       } else this.leftSince.delete(nodeId)
       members.set(nodeId, {
         status: rec.status,
+        reaped: rec.reaped === true,
         replicas: siblings.map((s) => s.replica),
         leftSince: this.leftSince.get(nodeId),
         up: this.c.isUp(nodeId),

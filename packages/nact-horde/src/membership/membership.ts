@@ -382,7 +382,11 @@ export class Membership {
       const rec = this.c.replicator.member(nodeId)
       if (rec === undefined || rec.status === 'left' || !view.down.has(nodeId)) continue
       log('member %s down for %d ms: marking it as left', nodeId, now - since)
-      this.c.replicator.write(MEMBER + nodeId, { ...rec, status: 'left' } satisfies MemberRecord)
+      this.c.replicator.write(MEMBER + nodeId, {
+        ...rec,
+        status: 'left',
+        reaped: true,
+      } satisfies MemberRecord)
     }
   }
 }

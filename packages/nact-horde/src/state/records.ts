@@ -61,6 +61,12 @@ export interface MemberRecord {
    * record names is collected (it could be that member's).
    */
   replica?: string
+  /**
+   * Set when the coordinator marked the member `left` because it had been down for
+   * `deadMemberTimeout` — it may be alive behind a partition. Such a member is never collected
+   * (see membership/collection.ts).
+   */
+  reaped?: boolean
 }
 
 /**
@@ -107,6 +113,7 @@ export function readMember(v: unknown): MemberRecord | undefined {
   if (!isObject(v) || !Array.isArray(v.addresses)) return undefined
   if (v.status !== 'alive' && v.status !== 'shutting_down' && v.status !== 'left') return undefined
   if (v.replica !== undefined && (typeof v.replica !== 'string' || v.replica.length === 0)) return undefined
+  if (v.reaped !== undefined && typeof v.reaped !== 'boolean') return undefined
   return v as unknown as MemberRecord
 }
 

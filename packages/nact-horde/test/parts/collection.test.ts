@@ -12,6 +12,7 @@ const NOW = 10_000
 
 const member = (m: Partial<CollectedMember> & Pick<CollectedMember, 'replicas'>): CollectedMember => ({
   status: 'alive',
+  reaped: false,
   leftSince: undefined,
   up: true,
   placed: 0,
@@ -38,6 +39,12 @@ describe('decideCollection', () => {
     ['left for the ttl, gone, nothing placed: collected', left(NOW - TTL), ['b'], ['rb']],
     ['left for less than the ttl: kept', left(NOW - TTL + 1), [], []],
     ['still connected (it may still be handing over): kept', left(NOW - TTL, { up: true }), [], []],
+    [
+      'reaped while down (it may be alive behind a partition): kept',
+      left(NOW - 100 * TTL, { reaped: true }),
+      [],
+      [],
+    ],
     ['a child still placed on it: kept', left(NOW - TTL, { placed: 1 }), [], []],
     ['alive: kept', member({ replicas: ['rb'], up: false }), [], []],
     [
