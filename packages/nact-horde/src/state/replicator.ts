@@ -71,7 +71,7 @@ export class Replicator {
   private readonly syncing = new Map<string, Promise<void>>()
   /** The peer this replica pulls a bulk of writes from; passes with other peers wait their turn. */
   private feeder: string | undefined
-  /** Set after the first pass that completed: until then passes run one at a time (see syncWith). */
+  /** Set after the first pass that caught this replica up: until then passes run one at a time (see syncWith). */
   private synced = false
   /** Where the next periodic round starts in the list of peers (round robin). */
   private cursor = 0
