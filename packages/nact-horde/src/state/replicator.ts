@@ -36,8 +36,8 @@ const MAX_SYNC_ROUNDS = 16
 export const PUSH_BYTES = 64 * 1024
 /**
  * Byte budget of one sync message. A joiner pulls the state in pieces of this size, one per
- * round trip; building or joining one costs the sender or the receiver ~5–20 ms of event loop
- * (1 MiB pieces: 30–90 ms, measured with 100,000 child records), so no node stalls on a join.
+ * round trip. The piece bounds how long one generate() or receive() holds the event loop; the
+ * longest stalls during a join are recorded by the join section of bench/scale.bench.mjs.
  */
 export const SYNC_CHUNK_BYTES = 256 * 1024
 
@@ -111,14 +111,19 @@ export class Replicator {
 
   // ——— typed reads ———
 
-  /** Every concurrent record of child `id` (usually one). */
-  childSiblings(id: string): ChildRecord[] {
-    const out: ChildRecord[] = []
-    for (const v of this.map.siblings(CHILD + id)) {
-      const r = readChild(v)
+  /** Every concurrent value under `key` that `read` accepts (usually one). */
+  private siblingsOf<T>(key: string, read: (v: unknown) => T | undefined): T[] {
+    const out: T[] = []
+    for (const v of this.map.siblings(key)) {
+      const r = read(v)
       if (r !== undefined) out.push(r)
     }
     return out
+  }
+
+  /** Every concurrent record of child `id` (usually one). */
+  childSiblings(id: string): ChildRecord[] {
+    return this.siblingsOf(CHILD + id, readChild)
   }
 
   /** The record of `id` every replica acts on, tombstones included (see resolveChild). */
@@ -142,12 +147,7 @@ export class Replicator {
 
   /** Every concurrent record of member `nodeId` (usually one). */
   memberSiblings(nodeId: string): MemberRecord[] {
-    const out: MemberRecord[] = []
-    for (const v of this.map.siblings(MEMBER + nodeId)) {
-      const r = readMember(v)
-      if (r !== undefined) out.push(r)
-    }
-    return out
+    return this.siblingsOf(MEMBER + nodeId, readMember)
   }
 
   /** Children placed on `nodeId` (tombstones excluded), O(1). */

@@ -5,9 +5,12 @@ import { createMemoryNetwork, type Transport } from '@nact-horde/transport'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Counters, newCounters } from '../../src/observability/counters.js'
 import { Replicator } from '../../src/state/replicator.js'
+import { waitFor } from '../cluster.js'
 
 const TOPIC = 'test/gossip'
 const SYNC = '/test/sync/1'
+/** Every peer counts as up (the memory network's partitions make requests fail instead). */
+const UP = () => true
 
 interface Node {
   t: Transport
@@ -43,13 +46,17 @@ async function node(net: ReturnType<typeof createMemoryNetwork>): Promise<Node> 
   return n
 }
 
-/** Polls `pred` every 10 ms until it holds; throws after `ms`. */
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
+/** Two replicators that synced, then `write` on the first while they were cut off, then healed. */
+async function writtenWhileCutOff(seed: number, write: (a: Node) => void): Promise<{ a: Node; b: Node }> {
+  const net = createMemoryNetwork({ seed })
+  const a = await node(net)
+  const b = await node(net)
+  await a.r.syncWith(b.t.nodeId, UP)
+  net.partition([a.t.nodeId], [b.t.nodeId])
+  write(a)
+  net.heal()
+  await waitFor(() => a.t.peers().includes(b.t.nodeId), 5000, 'the partition healed')
+  return { a, b }
 }
 
 const record = (i: number) => ({
@@ -64,7 +71,7 @@ async function oldCluster(n: number) {
   const old = [await node(net), await node(net), await node(net)]
   for (let i = 0; i < n; i++) old[0]!.r.write(`c/child-${i}`, record(i))
   const peers = (x: Node) => old.filter((o) => o !== x).map((o) => o.t.nodeId)
-  await until(() => old.every((o) => o.r.map.size === n), 20_000, 'the old nodes hold every record')
+  await waitFor(() => old.every((o) => o.r.map.size === n), 20_000, 'the old nodes hold every record')
   return { net, old, peers }
 }
 
@@ -75,19 +82,18 @@ describe('anti-entropy that costs what differs', () => {
     const state = encodeDelta(old[0]!.r.map.state()).length
     const joiner = await node(net)
     const all = [...old, joiner]
-    const up = () => true
-    // As the horde does: a pass with every peer as it comes up, then periodic rounds.
-    for (const x of all) for (const y of all) if (x !== y) void x.r.syncWith(y.t.nodeId, up)
+    // As the horde does: a pass with every peer as it comes UP, then periodic rounds.
+    for (const x of all) for (const y of all) if (x !== y) void x.r.syncWith(y.t.nodeId, UP)
     const timer = setInterval(() => {
       for (const x of all)
         void x.r.syncRound(
           all.filter((y) => y !== x).map((y) => y.t.nodeId),
           3,
-          up,
+          UP,
         )
     }, 50)
     try {
-      await until(() => joiner.r.map.size === n, 20_000, 'the joiner holds every record')
+      await waitFor(() => joiner.r.map.size === n, 20_000, 'the joiner holds every record')
     } finally {
       clearInterval(timer)
     }
@@ -99,14 +105,13 @@ describe('anti-entropy that costs what differs', () => {
   it('writes gossip delivered cost a round a context exchange, not their values', async () => {
     const { old } = await oldCluster(100)
     const [a, b, c] = old as [Node, Node, Node]
-    const up = () => true
     const rounds = () =>
       Promise.all(
         old.map((x) =>
           x.r.syncRound(
             old.filter((y) => y !== x).map((y) => y.t.nodeId),
             3,
-            up,
+            UP,
           ),
         ),
       )
@@ -115,7 +120,7 @@ describe('anti-entropy that costs what differs', () => {
     const before = old.map((o) => o.counters.syncBytesSent)
     const big = 'v'.repeat(2000)
     for (let i = 0; i < 50; i++) a.r.write(`c/new-${i}`, { ...record(i), big })
-    await until(() => b.r.map.size === 150 && c.r.map.size === 150, 5000, 'gossip delivered the writes')
+    await waitFor(() => b.r.map.size === 150 && c.r.map.size === 150, 5000, 'gossip delivered the writes')
     for (let k = 0; k < 3; k++) await rounds()
     expect(old.every((x) => old.every((y) => x === y || x.r.map.link(y.t.nodeId).idle))).toBe(true)
     const sent = old.reduce((s, o, i) => s + o.counters.syncBytesSent - before[i]!, 0)
@@ -125,25 +130,19 @@ describe('anti-entropy that costs what differs', () => {
 
   it('a peer far behind pulls what it lacks; the others do not push it the bulk', async () => {
     const n = 10_000
-    const net = createMemoryNetwork({ seed: 3 })
-    const a = await node(net)
-    const b = await node(net)
-    const up = () => true
-    await a.r.syncWith(b.t.nodeId, up)
-    net.partition([a.t.nodeId], [b.t.nodeId])
-    for (let i = 0; i < n; i++) a.r.write(`c/child-${i}`, record(i))
-    net.heal()
-    await until(() => a.t.peers().includes(b.t.nodeId), 5000, 'the partition healed')
+    const { a, b } = await writtenWhileCutOff(3, (a) => {
+      for (let i = 0; i < n; i++) a.r.write(`c/child-${i}`, record(i))
+    })
     const sentBefore = a.counters.syncBytesSent
     // A's own requests announce the writes but do not carry them.
-    for (let k = 0; k < 3; k++) await a.r.syncWith(b.t.nodeId, up)
+    for (let k = 0; k < 3; k++) await a.r.syncWith(b.t.nodeId, UP)
     expect(b.r.map.size).toBe(0)
     expect(a.counters.syncBytesSent - sentBefore).toBeLessThan(2000)
     expect(a.r.map.link(b.t.nodeId).stats.pushesHeldBack).toBeGreaterThan(0)
     // B's link is not idle (it knows it is behind): its round pulls everything in one pass.
     expect(b.r.map.link(a.t.nodeId).behind).toBe(true)
-    void b.r.syncRound([a.t.nodeId], 3, up)
-    await until(() => b.r.map.size === n, 10_000, 'B pulled every record')
+    void b.r.syncRound([a.t.nodeId], 3, UP)
+    await waitFor(() => b.r.map.size === n, 10_000, 'B pulled every record')
     expect(b.counters.syncBytesReceived).toBeLessThan(1.3 * encodeDelta(a.r.map.state()).length)
   })
 
@@ -157,37 +156,30 @@ describe('anti-entropy that costs what differs', () => {
       Node,
     ]
     const all = [a, b, c, d]
-    const up = () => true
     const ids = (x: Node) => all.filter((y) => y !== x).map((y) => y.t.nodeId)
-    for (const x of all) await x.r.syncRound(ids(x), 3, up)
+    for (const x of all) await x.r.syncRound(ids(x), 3, UP)
     net.partition([d.t.nodeId], [a.t.nodeId, b.t.nodeId, c.t.nodeId])
     for (let i = 0; i < n; i++) a.r.write(`c/child-${i}`, record(i))
-    await until(() => b.r.map.size >= n && c.r.map.size >= n, 20_000, 'gossip reached b and c')
+    await waitFor(() => b.r.map.size >= n && c.r.map.size >= n, 20_000, 'gossip reached b and c')
     net.heal()
-    await until(() => ids(d).every((p) => d.t.peers().includes(p)), 5000, 'the partition healed')
+    await waitFor(() => ids(d).every((p) => d.t.peers().includes(p)), 5000, 'the partition healed')
     const before = d.counters.syncBytesReceived
     // Its rounds start passes with all three peers at once: only one of them may feed it.
-    for (let k = 0; k < 200 && d.r.map.size < a.r.map.size; k++) await d.r.syncRound(ids(d), 3, up)
+    for (let k = 0; k < 200 && d.r.map.size < a.r.map.size; k++) await d.r.syncRound(ids(d), 3, UP)
     expect(d.r.map.size).toBe(a.r.map.size)
     const state = encodeDelta(a.r.map.state()).length
     expect(d.counters.syncBytesReceived - before).toBeLessThan(1.5 * state)
   })
 
   it("a push (stop, terminate) sends this node's writes to a peer however far behind it is", async () => {
-    const net = createMemoryNetwork({ seed: 9 })
-    const a = await node(net)
-    const b = await node(net)
-    const up = () => true
-    await a.r.syncWith(b.t.nodeId, up)
-    net.partition([a.t.nodeId], [b.t.nodeId])
-    for (let i = 0; i < 2000; i++) a.r.write(`c/child-${i}`, { ...record(i), big: 'v'.repeat(100) })
-    a.r.write('c/last', record(0))
-    net.heal()
-    await until(() => a.t.peers().includes(b.t.nodeId), 5000, 'the partition healed')
+    const { a, b } = await writtenWhileCutOff(9, (a) => {
+      for (let i = 0; i < 2000; i++) a.r.write(`c/child-${i}`, { ...record(i), big: 'v'.repeat(100) })
+      a.r.write('c/last', record(0))
+    })
     // A periodic pass holds the bulk back (b pulls it later); a push sends it now.
-    await a.r.syncWith(b.t.nodeId, up)
+    await a.r.syncWith(b.t.nodeId, UP)
     expect(b.r.map.has('c/last')).toBe(false)
-    await a.r.syncWith(b.t.nodeId, up, true)
+    await a.r.syncWith(b.t.nodeId, UP, true)
     expect(b.r.map.has('c/last')).toBe(true)
     expect(b.r.map.size).toBe(a.r.map.size)
   })
