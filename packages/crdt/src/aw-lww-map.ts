@@ -419,6 +419,22 @@ export class AWLWWMap<V = Value> {
     return diffs
   }
 
+  /**
+   * Records that `delta` reaches every linked peer by a broadcast: a local write the caller
+   * sends every peer itself, or a delta a peer sent every peer that way. Every link assumes
+   * its peer has it ({@link SyncLink.observe}), so a peer's report that arrives before the
+   * broadcast does is not answered with it. The assumption is checked like any other: if two
+   * of the peer's reports still lack a dot, it is sent after all.
+   */
+  broadcast(delta: Delta<V>): void {
+    for (const l of this.links.values()) l.observe(delta)
+  }
+
+  /** Wakes every link ({@link SyncLink.wake}): for a broadcast that could not be sent after all. */
+  wakeLinks(): void {
+    for (const l of this.links.values()) l.wake()
+  }
+
   // ——— compaction: retiring the replica ids of processes that are gone ———
 
   /** The replica ids this replica's causal context holds dots of (its own included, once it wrote). */

@@ -150,6 +150,28 @@ export class SyncLink<V> {
   }
 
   /**
+   * True when the link needs no exchange for its own sake: the two replicas agreed at least
+   * once since the link was created or woken, nothing is owed to the peer, the peer is not
+   * ahead, and no repair is queued. Changes since the agreement do not unsettle it — a link
+   * can be settled without being {@link SyncLink.idle}. For a caller that broadcasts every
+   * write ({@link AWLWWMap.broadcast}): it runs exchanges on the links that are not settled,
+   * and audits the settled ones that are not idle now and then ({@link SyncLink.wake}), which
+   * finds what the broadcast lost, and spends no exchange on what it delivered.
+   */
+  get settled(): boolean {
+    return this.quietAt >= 0 && !this.owe && !this.peerAhead && !this.hasPending()
+  }
+
+  /**
+   * Makes the link neither idle nor settled until its next exchange ends in agreement: an
+   * audit. The exchange costs one round trip when both replicas are equal, and repairs what
+   * they lack otherwise.
+   */
+  wake(): void {
+    this.quietAt = -1
+  }
+
+  /**
    * Records that the peer has seen every dot of `delta` (its live entries, its superseded
    * dots, its ranges) — e.g. a delta the peer gossiped, which it built from its own replica —
    * so `generate()` does not send those writes to it. An assumption, not a fact: if the

@@ -264,6 +264,81 @@ describe('what gossip delivered is not sent again', () => {
   })
 })
 
+describe('broadcast writes: settled links and audits', () => {
+  function pair() {
+    const a = new AWLWWMap<string>({ replicaId: 'a' })
+    const b = new AWLWWMap<string>({ replicaId: 'b' })
+    return { a, b }
+  }
+
+  it('a link is settled once both sides agreed, and changes since do not unsettle it (they make it not idle)', () => {
+    const { a, b } = pair()
+    expect(a.link('b').settled).toBe(false) // never exchanged
+    syncPair(a, b)
+    expect(a.link('b').settled).toBe(true)
+    expect(a.link('b').idle).toBe(true)
+    a.broadcast(a.set('k', 'v'))
+    expect(a.link('b').settled).toBe(true)
+    expect(a.link('b').idle).toBe(false)
+    // The sync contract is untouched: generate() still speaks, and the pair converges.
+    syncPair(a, b)
+    expect(b.get('k')).toBe('v')
+    expect(a.link('b').idle).toBe(true)
+  })
+
+  it('a broadcast write is not sent in answer to the first report that lacks it (gossip may still be on its way), but to the second', () => {
+    const { a, b } = pair()
+    syncPair(a, b)
+    a.broadcast(a.set('k', 'v'.repeat(500)))
+    // b's report, made before the broadcast reached it.
+    b.link('a').wake()
+    a.link('b').receive(b.link('a').generate()!)
+    const first = a.link('b').generate()!
+    expect(first.length).toBeLessThan(200)
+    b.link('a').receive(first)
+    expect(b.has('k')).toBe(false)
+    // b still lacks it at its next report: the broadcast was lost, and a sends it.
+    a.link('b').receive(b.link('a').generate()!)
+    const second = a.link('b').generate()!
+    expect(second.length).toBeGreaterThan(500)
+    b.link('a').receive(second)
+    expect(b.get('k')).toBe('v'.repeat(500))
+  })
+
+  it('an audit (wake) of a settled link repairs what the broadcast lost, and ends idle', () => {
+    const rs = ['x', 'y', 'z'].map((id) => new AWLWWMap<string>({ replicaId: id }))
+    const [x, y, z] = rs as [AWLWWMap<string>, AWLWWMap<string>, AWLWWMap<string>]
+    for (const p of rs) for (const q of rs) if (p !== q) syncPair(p, q)
+    // x writes and broadcasts: y gets it, z's copy is lost.
+    const d = x.set('lost-to-z', 'v')
+    x.broadcast(d)
+    y.joinFrom('x', decodeDelta(encodeDelta(d)))
+    y.broadcast(d)
+    for (const p of rs)
+      for (const q of rs)
+        if (p !== q) expect(p.link(q.replicaId).settled, `${p.replicaId}→${q.replicaId}`).toBe(true)
+    // y audits z: any replica holding the write repairs the one without it.
+    y.link('z').wake()
+    expect(y.link('z').settled).toBe(false)
+    const r = syncPair(y, z)
+    expect(z.get('lost-to-z')).toBe('v')
+    expect(r.messages).toBeLessThanOrEqual(6)
+    expect(y.link('z').idle && z.link('y').idle).toBe(true)
+    // An audit between equal replicas: one message each way.
+    syncPair(x, y)
+    y.link('x').wake()
+    expect(syncPair(y, x).messages).toBeLessThanOrEqual(2)
+  })
+
+  it('wakeLinks wakes every link', () => {
+    const { a, b } = pair()
+    syncPair(a, b)
+    a.wakeLinks()
+    expect(a.link('b').settled).toBe(false)
+    expect(a.link('b').generate()).not.toBeNull()
+  })
+})
+
 describe('push small gaps, pull the bulk (generate with pushBytes)', () => {
   const PUSH = 8 * 1024
   type V = { i: number; s: string }

@@ -100,6 +100,7 @@ export function registerHordeMetrics(
   counter('handoffs', 'Planned moves out of this node', (m) => m.handoffs)
   counter('conflicts', 'Duplicates after a partition resolved here', (m) => m.conflicts)
   counter('sync_rounds', 'Anti-entropy exchanges', (m) => m.syncRounds)
+  counter('sync_audits', 'Audits of settled anti-entropy links started here', (m) => m.syncAudits)
   counter('sync_bytes_sent', 'Anti-entropy bytes sent', (m) => m.syncBytesSent)
   counter('sync_bytes_received', 'Anti-entropy bytes received', (m) => m.syncBytesReceived)
   counter('delta_bytes_sent', 'Gossiped delta bytes sent', (m) => m.deltaBytesSent)

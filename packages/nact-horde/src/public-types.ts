@@ -142,6 +142,11 @@ export interface HordeMetrics {
   conflicts: number
   /** Anti-entropy exchanges (sent and answered). */
   syncRounds: number
+  /**
+   * Audits this node started: exchanges on links gossip keeps settled, one per `syncInterval`,
+   * to find what gossip lost (see docs/INTERNALS.md).
+   */
+  syncAudits: number
   /** Anti-entropy bytes sent. */
   syncBytesSent: number
   /** Anti-entropy bytes received. */

@@ -6,6 +6,8 @@ export interface Counters {
   handoffs: number
   conflicts: number
   syncRounds: number
+  /** Audits of settled links this node started (see Replicator.syncRound). */
+  syncAudits: number
   syncBytesSent: number
   syncBytesReceived: number
   deltaBytesSent: number
@@ -33,6 +35,7 @@ export function newCounters(): Counters {
     handoffs: 0,
     conflicts: 0,
     syncRounds: 0,
+    syncAudits: 0,
     syncBytesSent: 0,
     syncBytesReceived: 0,
     deltaBytesSent: 0,
