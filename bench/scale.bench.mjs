@@ -9,6 +9,9 @@
 //   SCALE_300K=1                                    the join section also with 300,000 children
 //   SCALE_CPU_SIZES=3,10                            the cluster sizes of the cpu section (the first is the base of the ratios)
 //   SCALE_RESTART_BUDGET_S=1800                     the restarts section stops after this long, reporting how far it got
+//   SCALE_PROFILE=/tmp/prof                         CPU profiles (.cpuprofile) of the old nodes during a join's window and of
+//                                                   the survivors during a failover, written to that directory (they slow the
+//                                                   nodes down: figures of such a run are not recorded)
 //
 // Nodes run in separate processes on 127.0.0.1 (libp2p TCP), driven over IPC
 // (packages/nact-horde/test/fixtures/horde-process.mjs); the restarts run in this process on
@@ -82,6 +85,22 @@ const RUN_TAIL_MS = 2000
 const RESTART_BUDGET_S = Number(process.env.SCALE_RESTART_BUDGET_S ?? 1800)
 /** Ground truth (every node's own list of local children) is sampled this often while a join or failover runs. */
 const SAMPLE_MS = 500
+/** Where CPU profiles of the measured windows go (SCALE_PROFILE), or undefined. */
+const PROFILE_DIR = process.env.SCALE_PROFILE || undefined
+/** Starts a CPU profile on each of `nodes` when SCALE_PROFILE is set. */
+async function profileStart(nodes) {
+  if (PROFILE_DIR !== undefined) await Promise.all(nodes.map((n) => n.call('profile', { action: 'start' })))
+}
+/** Writes the profiles of `nodes` as `<dir>/<name>-<i>.cpuprofile` when SCALE_PROFILE is set. */
+async function profileStop(nodes, name) {
+  if (PROFILE_DIR === undefined) return
+  const { mkdirSync } = await import('node:fs')
+  mkdirSync(PROFILE_DIR, { recursive: true })
+  const paths = await Promise.all(
+    nodes.map((n, i) => n.call('profile', { action: 'stop', path: `${PROFILE_DIR}/${name}-${i}.cpuprofile` }, 120_000)),
+  )
+  log(`profiles: ${paths.join(' ')}`)
+}
 /** How long a join's window stays open after the joiner holds the map (to catch the reconcile that follows). */
 const AFTER_JOIN_MS = 3000
 
@@ -117,6 +136,7 @@ function record(name, title, intro, header, rows, notes = []) {
   ].join('\n')
   console.log(`\n${table(header, rows)}\n${notes.map((n) => `- ${n}`).join('\n')}\n`)
   if (QUICK) log(`SCALE_QUICK: section ${name} not recorded`)
+  else if (PROFILE_DIR !== undefined) log(`SCALE_PROFILE: section ${name} not recorded (profiled nodes run slower)`)
   else recordSection(name, text)
 }
 
@@ -465,6 +485,7 @@ async function joinOnce(count) {
     const sampleCost = await stalls(old)
     await Promise.all(old.map((n) => n.call('memberWatch', { action: 'start' })))
     await resetLoops(old)
+    await profileStart(old)
     const forkedAt = hrNow()
     const joiner = await spawnNode({ ...NODE, bootstrap: old[0].addresses }, { timeout: 120_000 })
     const watching = joiner.call('memberWatch', { action: 'start' })
@@ -482,6 +503,7 @@ async function joinOnce(count) {
     await Promise.all(all4.map((n) => n.call('awaitAlive', { n: 4, timeout: 60_000 }, 70_000)))
     await sleep(AFTER_JOIN_MS)
     const loops = await Promise.all(all4.map((n) => n.call('loop')))
+    await profileStop(old, `join-${count}-old`)
     const watches = await Promise.all(all4.map((n) => n.call('memberWatch', { action: 'stop' })))
     const mEnd = await joiner.call('metrics')
     // Ground truth after the window too: a few more samples, then the final placement.
@@ -780,6 +802,7 @@ async function sectionFailover() {
     await waitFor(() => gt.samples.length >= 1, 60_000, 'the first ground-truth sample')
     await Promise.all(survivors.map((n) => n.call('memberWatch', { action: 'start' })))
     await resetLoops(survivors)
+    await profileStart(survivors)
     const since = String(hrNow())
     const killedAt = victim.kill()
     await waitFor(
@@ -790,6 +813,7 @@ async function sectionFailover() {
     )
     const runningAt = hrNow()
     const loops = await Promise.all(survivors.map((n) => n.call('loop')))
+    await profileStop(survivors, 'failover')
     const watches = await Promise.all(survivors.map((n) => n.call('memberWatch', { action: 'stop' })))
     await sleep(2 * SAMPLE_MS)
     const samples = await gt.stop()
