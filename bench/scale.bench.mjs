@@ -97,7 +97,9 @@ async function profileStop(nodes, name) {
   const { mkdirSync } = await import('node:fs')
   mkdirSync(PROFILE_DIR, { recursive: true })
   const paths = await Promise.all(
-    nodes.map((n, i) => n.call('profile', { action: 'stop', path: `${PROFILE_DIR}/${name}-${i}.cpuprofile` }, 120_000)),
+    nodes.map((n, i) =>
+      n.call('profile', { action: 'stop', path: `${PROFILE_DIR}/${name}-${i}.cpuprofile` }, 120_000),
+    ),
   )
   log(`profiles: ${paths.join(' ')}`)
 }
@@ -136,7 +138,8 @@ function record(name, title, intro, header, rows, notes = []) {
   ].join('\n')
   console.log(`\n${table(header, rows)}\n${notes.map((n) => `- ${n}`).join('\n')}\n`)
   if (QUICK) log(`SCALE_QUICK: section ${name} not recorded`)
-  else if (PROFILE_DIR !== undefined) log(`SCALE_PROFILE: section ${name} not recorded (profiled nodes run slower)`)
+  else if (PROFILE_DIR !== undefined)
+    log(`SCALE_PROFILE: section ${name} not recorded (profiled nodes run slower)`)
   else recordSection(name, text)
 }
 

@@ -146,7 +146,7 @@ export class SyncLink<V> {
 
   /** True when, as far as this side knows, both replicas are equal and nothing is owed. */
   get idle(): boolean {
-    return !this.owe && !this.peerAhead && this.quietAt === this.map.version && !this.hasPending()
+    return !this.owe && !this.ahead() && this.quietAt === this.map.version && !this.hasPending()
   }
 
   /**
@@ -159,7 +159,7 @@ export class SyncLink<V> {
    * finds what the broadcast lost, and spends no exchange on what it delivered.
    */
   get settled(): boolean {
-    return this.quietAt >= 0 && !this.owe && !this.peerAhead && !this.hasPending()
+    return this.quietAt >= 0 && !this.owe && !this.ahead() && !this.hasPending()
   }
 
   /**
@@ -194,7 +194,7 @@ export class SyncLink<V> {
    * has them does not push (see {@link GenerateOptions.pushBytes}).
    */
   get behind(): boolean {
-    return this.peerAhead
+    return this.ahead()
   }
 
   /**
@@ -450,6 +450,20 @@ export class SyncLink<V> {
       if (size > limit) return false
     }
     return true
+  }
+
+  /**
+   * Whether the peer's latest report still shows writes this replica lacks: once they arrived
+   * by other means (gossip), the link is no longer behind.
+   */
+  private ahead(): boolean {
+    if (
+      this.peerAhead &&
+      this.peerContext !== undefined &&
+      this.peerContext.minus(this.map.context).size === 0
+    )
+      this.peerAhead = false
+    return this.peerAhead
   }
 
   private equalToPeer(): boolean {

@@ -116,6 +116,12 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
         this.collector.keyChanged(key)
         this.reconciler.keyChanged(key)
       },
+      // The coordinator relays gossip: any member would do, and the one every node picks
+      // alike gathers the most writes per frame.
+      relay: () => {
+        const c = this.membership.view().coordinator
+        return c !== undefined && c !== this.nodeId && this.membership.isUp(c) ? c : undefined
+      },
     })
     this.membership = new Membership({
       transport,
@@ -196,6 +202,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
     const r = this.replicator
     this.unsubscribe.push(
       t.subscribe(this.topic, (bytes, from) => r.onGossip(bytes, from)),
+      t.subscribe(r.relayTopic(this.nodeId), (bytes, from) => r.onRelay(bytes, from)),
       t.handle(this.syncProtocol, (bytes, from) => r.onSync(bytes, from)),
       t.handle(
         this.rpcProtocol,

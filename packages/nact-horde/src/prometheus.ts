@@ -105,6 +105,7 @@ export function registerHordeMetrics(
   counter('sync_bytes_received', 'Anti-entropy bytes received', (m) => m.syncBytesReceived)
   counter('delta_bytes_sent', 'Gossiped delta bytes sent', (m) => m.deltaBytesSent)
   counter('delta_bytes_received', 'Gossiped delta bytes received', (m) => m.deltaBytesReceived)
+  counter('deltas_relayed', 'Writes of other members relayed to every member', (m) => m.deltasRelayed)
   counter('deltas_dropped', 'Malformed gossiped deltas dropped', (m) => m.deltasDropped)
   counter('dead_letters', 'Messages that could not be delivered', (m) => m.deadLetters)
   counter('messages_routed_out', 'Messages sent to children on other nodes', (m) => m.messagesRoutedOut)

@@ -155,6 +155,11 @@ export interface HordeMetrics {
   deltaBytesSent: number
   /** Gossiped delta bytes received. */
   deltaBytesReceived: number
+  /**
+   * Writes of other members this node relayed: gossip goes through one relay (the
+   * coordinator), which sends every member one frame per window for all writers' writes.
+   */
+  deltasRelayed: number
   /** Gossiped deltas refused as malformed. */
   deltasDropped: number
   /** Deltas, sync messages and requests from nodes outside an explicit member list, refused. */

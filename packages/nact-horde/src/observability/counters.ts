@@ -12,6 +12,8 @@ export interface Counters {
   syncBytesReceived: number
   deltaBytesSent: number
   deltaBytesReceived: number
+  /** Peers' writes this node relayed to every peer (see Replicator.onRelay). */
+  deltasRelayed: number
   deltasDropped: number
   nonMemberDropped: number
   deadLetters: number
@@ -40,6 +42,7 @@ export function newCounters(): Counters {
     syncBytesReceived: 0,
     deltaBytesSent: 0,
     deltaBytesReceived: 0,
+    deltasRelayed: 0,
     deltasDropped: 0,
     nonMemberDropped: 0,
     deadLetters: 0,

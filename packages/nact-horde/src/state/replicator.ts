@@ -29,6 +29,13 @@ const log = createDebug('horde:replicator')
  */
 export const GOSSIP_WINDOW = 50
 /**
+ * Ms after the last change before a round audits a link: gossip (a window at the writer, one
+ * at the relay) has delivered the writes of that moment by then.
+ */
+const AUDIT_GRACE = 5 * GOSSIP_WINDOW
+/** While changes keep coming, a round audits a link at least once every this many rounds. */
+const AUDIT_EVERY = 5
+/**
  * Sync rounds with one peer per pass at most (each round is one request), not counting rounds
  * that pulled writes from a peer ahead of this replica: a joiner pulls the whole state in one pass.
  */
@@ -62,6 +69,11 @@ export interface ReplicatorComponents {
   admits(from: string): boolean
   /** Called after the map changed under `key` (a local write or a join). */
   changed(key: string): void
+  /**
+   * The peer that forwards this node's gossip to every peer (see {@link Replicator.onRelay}),
+   * or undefined when this node sends it to every peer itself.
+   */
+  relay(): string | undefined
 }
 
 /**
@@ -71,7 +83,10 @@ export interface ReplicatorComponents {
  */
 export class Replicator {
   readonly map = new AWLWWMap<unknown>({ maxSyncBytes: SYNC_CHUNK_BYTES })
+  /** This node's own writes, to gossip in the next window (through the relay, if any). */
   private gossipOut: Uint8Array[] = []
+  /** Writes of peers this node relays, to send every peer in the next window. */
+  private forwardOut: Uint8Array[] = []
   private gossipTimer: NodeJS.Timeout | undefined
   /** When gossip last left (performance.now()). */
   private lastGossip = Number.NEGATIVE_INFINITY
@@ -85,6 +100,10 @@ export class Replicator {
   private cursor = 0
   /** Where the next audit of a settled link starts looking in the list of peers. */
   private auditCursor = 0
+  /** Rounds without an audit while writes kept coming (see syncRound). */
+  private busyRounds = 0
+  /** When the map last changed (performance.now()). */
+  private lastChange = Number.NEGATIVE_INFINITY
   private stopped = false
   /** Where each child is placed (tombstones excluded), and how many per node: kept as keys change, so counts cost O(1). */
   private readonly placed = new Map<string, string>()
@@ -99,6 +118,7 @@ export class Replicator {
   }
 
   private changed(key: string): void {
+    this.lastChange = performance.now()
     if (key.startsWith(CHILD)) {
       const id = key.slice(CHILD.length)
       const now = this.placement(id)?.node
@@ -198,28 +218,47 @@ export class Replicator {
     this.map.broadcast(delta)
     this.c.counters.deltaBytesSent += bytes.length
     this.gossipOut.push(bytes)
-    if (this.gossipTimer === undefined) {
-      const wait = Math.max(0, this.lastGossip + GOSSIP_WINDOW - performance.now())
-      this.gossipTimer = setTimeout(() => this.flushGossip(), wait)
-    }
+    this.scheduleGossip()
     return bytes
   }
 
-  private flushGossip(): void {
+  private scheduleGossip(): void {
+    if (this.gossipTimer !== undefined) return
+    const wait = Math.max(0, this.lastGossip + GOSSIP_WINDOW - performance.now())
+    this.gossipTimer = setTimeout(() => this.flushGossip(), wait)
+  }
+
+  /** The topic only `node` subscribes to: gossip it relays (see {@link Replicator.onRelay}). */
+  relayTopic(node: string): string {
+    return `${this.c.topic}/relay/${node}`
+  }
+
+  /**
+   * Sends what the window gathered: the writes of peers this node relays to every peer, and
+   * its own writes to its relay (or, with none, or `direct`, to every peer).
+   */
+  private flushGossip(direct = false): void {
     this.gossipTimer = undefined
     this.lastGossip = performance.now()
-    const out = this.gossipOut
+    const own = this.gossipOut
+    const forwarded = this.forwardOut
     this.gossipOut = []
+    this.forwardOut = []
     if (this.stopped) return
-    for (const bytes of out) {
-      try {
-        this.c.transport.publish(this.c.topic, bytes)
-      } catch (err) {
-        // Gossip is best effort; anti-entropy delivers what it could not: the writes were
-        // declared broadcast, so every link is audited now rather than in turn.
-        log('publish failed: %s', (err as Error).message)
-        this.map.wakeLinks()
-      }
+    const relay = direct ? undefined : this.c.relay()
+    const ownTopic = relay === undefined ? this.c.topic : this.relayTopic(relay)
+    for (const bytes of forwarded) this.send(this.c.topic, bytes)
+    for (const bytes of own) this.send(ownTopic, bytes)
+  }
+
+  private send(topic: string, bytes: Uint8Array): void {
+    try {
+      this.c.transport.publish(topic, bytes)
+    } catch (err) {
+      // Gossip is best effort; anti-entropy delivers what it could not: the writes were
+      // declared broadcast, so every link is audited now rather than in turn.
+      log('publish failed: %s', (err as Error).message)
+      this.map.wakeLinks()
     }
   }
 
@@ -252,6 +291,23 @@ export class Replicator {
     if (this.stopped) return
     this.c.counters.deltaBytesReceived += bytes.length
     this.joinFrom(from, bytes)
+  }
+
+  /**
+   * Relay handler: a write of `from`'s own, sent to this node alone (its relay, see
+   * `relayTopic`). Joined like gossip, then sent to every peer with this node's next window.
+   * A relay batches the writes of every writer: each peer receives one frame per window from
+   * it, however many nodes wrote — where gossip from each writer costs every peer a frame per
+   * writer. A write is relayed once, never forwarded to another relay.
+   */
+  onRelay(bytes: Uint8Array, from: string): void {
+    if (this.stopped) return
+    this.c.counters.deltaBytesReceived += bytes.length
+    if (!this.joinFrom(from, bytes)) return
+    this.c.counters.deltasRelayed++
+    this.c.counters.deltaBytesSent += bytes.length
+    this.forwardOut.push(bytes)
+    this.scheduleGossip()
   }
 
   /** Anti-entropy request handler: one message in, one out. */
@@ -295,13 +351,21 @@ export class Replicator {
     }
     this.cursor = (this.cursor + Math.max(1, fanout)) % n
     // An audit only when no other pass runs: one that finds this replica behind pulls, and two
-    // passes pulling at once would fetch the same first piece twice.
-    for (let i = 0; i < n && passes.length === 0 && this.syncing.size === 0; i++) {
+    // passes pulling at once would fetch the same first piece twice. And only once the writes
+    // of the last moments had the time to arrive by gossip, or every AUDIT_EVERY rounds while
+    // writes keep coming: an audit amid writes in flight finds differences that gossip is
+    // about to remove, and costs a second exchange to settle them.
+    const audit =
+      passes.length === 0 &&
+      this.syncing.size === 0 &&
+      (performance.now() - this.lastChange >= AUDIT_GRACE || ++this.busyRounds >= AUDIT_EVERY)
+    for (let i = 0; i < n && audit; i++) {
       const peer = peers[(this.auditCursor + i) % n]!
       const link = this.map.link(peer)
       // An idle link needs no audit: nothing changed since both sides agreed.
       if (!link.settled || link.idle) continue
       this.auditCursor = (this.auditCursor + i + 1) % n
+      this.busyRounds = 0
       this.c.counters.syncAudits++
       link.wake()
       passes.push(this.syncWith(peer, isUp))
@@ -429,7 +493,8 @@ export class Replicator {
   stop(): void {
     if (this.gossipTimer !== undefined) {
       clearTimeout(this.gossipTimer)
-      this.flushGossip()
+      // The last writes go to every peer: the relay may not forward them before this node is gone.
+      this.flushGossip(true)
     }
     this.stopped = true
   }

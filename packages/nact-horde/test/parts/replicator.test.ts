@@ -27,7 +27,10 @@ afterEach(async () => {
   }
 })
 
-async function node(net: ReturnType<typeof createMemoryNetwork>): Promise<Node> {
+async function node(
+  net: ReturnType<typeof createMemoryNetwork>,
+  relay: () => string | undefined = () => undefined,
+): Promise<Node> {
   const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
   const counters = newCounters()
   const r = new Replicator({
@@ -38,8 +41,10 @@ async function node(net: ReturnType<typeof createMemoryNetwork>): Promise<Node> 
     requestTimeout: 5000,
     admits: () => true,
     changed: () => {},
+    relay,
   })
   t.subscribe(TOPIC, (bytes, from) => r.onGossip(bytes, from))
+  t.subscribe(r.relayTopic(t.nodeId), (bytes, from) => r.onRelay(bytes, from))
   t.handle(SYNC, async (bytes, from) => r.onSync(bytes, from))
   const n = { t, r, counters }
   nodes.push(n)
@@ -121,8 +126,15 @@ describe('anti-entropy that costs what differs', () => {
     const big = 'v'.repeat(2000)
     for (let i = 0; i < 50; i++) a.r.write(`c/new-${i}`, { ...record(i), big })
     await waitFor(() => b.r.map.size === 150 && c.r.map.size === 150, 5000, 'gossip delivered the writes')
-    for (let k = 0; k < 3; k++) await rounds()
-    expect(old.every((x) => old.every((y) => x === y || x.r.map.link(y.t.nodeId).idle))).toBe(true)
+    // Rounds until every link is idle again (audited with nothing changed since).
+    await waitFor(
+      async () => {
+        await rounds()
+        return old.every((x) => old.every((y) => x === y || x.r.map.link(y.t.nodeId).idle))
+      },
+      5000,
+      'every link to fall idle',
+    )
     const sent = old.reduce((s, o, i) => s + o.counters.syncBytesSent - before[i]!, 0)
     // 50 values of 2 kB: sending them again even once would cost 100 kB.
     expect(sent).toBeLessThan(10_000)
@@ -186,6 +198,41 @@ describe('anti-entropy that costs what differs', () => {
     for (let k = 0; k < 6 && !c.r.map.has('c/lost-to-c'); k++) await rounds()
     expect(c.r.map.has('c/lost-to-c')).toBe(true)
     expect(old.reduce((s, o) => s + o.counters.syncAudits, 0)).toBeGreaterThan(0)
+  })
+
+  it("writers gossip through the relay: every peer receives all writers' writes from it alone, each once", async () => {
+    const net = createMemoryNetwork({ seed: 13 })
+    // a relays for the others; a's own relay setting points back at b: a write is still forwarded once.
+    let aId = ''
+    let bId = ''
+    const a = await node(net, () => bId)
+    aId = a.t.nodeId
+    const b = await node(net, () => aId)
+    bId = b.t.nodeId
+    const writers = [b, await node(net, () => aId), await node(net, () => aId)]
+    const c = await node(net, () => aId)
+    const all = [a, ...writers, c]
+    let frames = 0
+    const senders = new Set<string>()
+    c.t.subscribe(TOPIC, (_bytes, from) => {
+      frames++
+      senders.add(from)
+    })
+    const N = 40
+    for (let i = 0; i < N; i++) for (const [k, w] of writers.entries()) w.r.write(`c/r-${k}-${i}`, record(i))
+    await waitFor(() => all.every((x) => x.r.map.size === 3 * N), 5000, 'every write everywhere')
+    // 120 writes of three writers reached c from a alone (a transport sends what one node
+    // publishes in a window as one frame): not one frame per writer.
+    expect([...senders]).toEqual([aId])
+    expect(a.counters.deltasRelayed).toBe(3 * N)
+    expect(writers.every((w) => w.counters.deltasRelayed === 0)).toBe(true)
+    expect(c.counters.deltaBytesReceived).toBeGreaterThan(0)
+    expect(frames).toBeGreaterThanOrEqual(3 * N)
+    // Nothing bounced between a and b (each relaying to the other): every write came once to c
+    // from a, and once back to each writer.
+    await new Promise((r) => setTimeout(r, 200))
+    expect(a.counters.deltasRelayed).toBe(3 * N)
+    expect(frames).toBe(3 * N)
   })
 
   it('a peer far behind pulls what it lacks; the others do not push it the bulk', async () => {
