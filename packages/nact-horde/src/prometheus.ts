@@ -99,6 +99,7 @@ export function registerHordeMetrics(
   counter('failovers', 'Children of dead nodes reassigned by this node', (m) => m.failovers)
   counter('handoffs', 'Planned moves out of this node', (m) => m.handoffs)
   counter('conflicts', 'Duplicates after a partition resolved here', (m) => m.conflicts)
+  counter('children_examined', 'Placement decisions taken by the reconciler', (m) => m.childrenExamined)
   counter('sync_rounds', 'Anti-entropy exchanges', (m) => m.syncRounds)
   counter('sync_audits', 'Audits of settled anti-entropy links started here', (m) => m.syncAudits)
   counter('sync_bytes_sent', 'Anti-entropy bytes sent', (m) => m.syncBytesSent)

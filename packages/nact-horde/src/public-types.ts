@@ -168,6 +168,12 @@ export interface HordeMetrics {
   deadLetters: number
   /** Writes of child records not made because the record changed while the action ran (fencing at work). */
   fencedWrites: number
+  /**
+   * Children this node's reconciler examined (one placement decision each): one per written
+   * record, and one per child when the membership view changed — not when a membership key
+   * changed without changing the view.
+   */
+  childrenExamined: number
   /** Times this node found its event loop blocked and re-validated its view before acting. */
   stalls: number
   /** Planned moves whose state exceeded `maxValueBytes` and was not carried (the child restarted from `init`). */

@@ -72,3 +72,35 @@ describe('joining a cluster that holds many children', () => {
     90_000,
   )
 })
+
+describe('what a membership key change costs the reconciler', () => {
+  it('a member-list write that leaves the view as it was re-examines no child; a member leaving re-examines each once', async () => {
+    cluster = await Cluster.start(3)
+    const c = cluster
+    const ids = await startMany(c, 3000)
+    await waitFor(() => c.exactlyOnce(ids), 20_000, 'every child running once')
+    const [a, b, x] = c.nodes.map((n) => n.horde)
+    const examined = () => [a!, b!].map((h) => h.metrics().childrenExamined)
+    // The explicit list of the three members running: the same view as `auto`.
+    const members = [a!.nodeId, b!.nodeId, x!.nodeId]
+    const before = examined()
+    await a!.setMembers(members)
+    await b!.setMembers(members)
+    // setMembers pushes the list to every peer before it resolves; then until the reconcilers
+    // are quiet (no count moves for 300 ms).
+    const quiet = async () => {
+      const e = examined()
+      await new Promise((r) => setTimeout(r, 300))
+      return examined().every((n, i) => n === e[i])
+    }
+    await waitFor(quiet, 10_000, 'the reconcilers to fall quiet')
+    const after = examined()
+    // Without the view check every member-list write examined all 3,000 children on each node.
+    for (const [i, n] of after.entries()) expect(n - before[i]!).toBeLessThan(ids.length)
+    // A real change of the view: x leaves; a and b examine every child again (and move x's).
+    c.nodes[2]!.alive = false
+    await x!.stop()
+    await waitFor(() => c.exactlyOnce(ids), 20_000, "x's children running on a and b")
+    for (const [i, n] of examined().entries()) expect(n - after[i]!).toBeGreaterThanOrEqual(ids.length)
+  }, 60_000)
+})

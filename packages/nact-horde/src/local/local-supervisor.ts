@@ -483,6 +483,11 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
     return this.startedCount
   }
 
+  /** The ids of every child this supervisor holds (starting, running, restarting or stopping), live. */
+  ids(): IterableIterator<string> {
+    return this.records.keys()
+  }
+
   has(id: string): boolean {
     return this.records.has(id)
   }

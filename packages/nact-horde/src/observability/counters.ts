@@ -17,6 +17,8 @@ export interface Counters {
   deltasDropped: number
   nonMemberDropped: number
   deadLetters: number
+  /** Children the reconciler examined (one decision each). */
+  childrenExamined: number
   /** Writes not made because the record changed while the action that wanted them ran (fencing). */
   fencedWrites: number
   /** Times this node found its event loop had been blocked and re-validated its view. */
@@ -47,6 +49,7 @@ export function newCounters(): Counters {
     nonMemberDropped: 0,
     deadLetters: 0,
     fencedWrites: 0,
+    childrenExamined: 0,
     stalls: 0,
     handoffStatesDropped: 0,
     membersCollected: 0,

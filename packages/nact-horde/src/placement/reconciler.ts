@@ -62,7 +62,14 @@ export class Reconciler {
   /** Stops this node asked for (so the exit is not taken for the child ending by itself). */
   readonly expectedStops = new Set<string>()
   private readonly dirty = new Set<string>()
+  /** Every child must be examined again (an explicit request: start, a peer up or down, a stall). */
   private dirtyAll = false
+  /** A key the view is computed from changed: every child is examined again if the view did. */
+  private viewTouched = false
+  /** What the last full examination decided from (see viewSignature). */
+  private lastSignature: string | undefined
+  /** The ids of a full examination still to go, taken a slice per turn after `dirty`. */
+  private pendingAll: Iterator<string> | undefined
   private flushScheduled = false
   private readonly tombstones = new Set<string>()
   private readonly waiters = new Set<() => void>()
@@ -72,10 +79,16 @@ export class Reconciler {
 
   // ——— scheduling ———
 
-  /** A key of the map changed. */
+  /**
+   * A key of the map changed. A child key: that child is examined again. Any other (members,
+   * suspicions, the member list, collection decisions): every child is, if the view they are
+   * decided from changed — a suspicion record rewritten with the same votes, or a member's
+   * record bumped, changes no decision, and examining 100,000 children for it is seconds of
+   * CPU a time on the coordinator in the middle of a failover.
+   */
   keyChanged(key: string): void {
     if (key.startsWith(CHILD)) this.dirty.add(key.slice(CHILD.length))
-    else this.dirtyAll = true
+    else this.viewTouched = true
     this.scheduleFlush()
   }
 
@@ -163,25 +176,37 @@ export class Reconciler {
     if (this.stopped) return
     this.c.membership.checkLag()
     const view = this.c.membership.view()
-    if (this.dirtyAll) {
+    const ctx = this.context(view)
+    if (this.dirtyAll || this.viewTouched) {
+      const forced = this.dirtyAll
       this.dirtyAll = false
+      this.viewTouched = false
       this.c.membership.publish(view)
       this.c.events.membersChanged(view)
-      for (const id of this.c.replicator.childIds()) this.dirty.add(id)
-      for (const child of this.c.local.children()) this.dirty.add(child.id)
+      const signature = viewSignature(view, ctx, this.c.membership.upPeers())
+      if (forced || signature !== this.lastSignature) {
+        this.lastSignature = signature
+        // Taken lazily, a slice per turn: listing 100,000 ids at once is a stall of its own.
+        this.pendingAll = this.allIds()
+      }
     }
-    const ctx = this.context(view)
-    // At most SLICE ids per turn, oldest first; the rest wait in `dirty` for the next turn (with
-    // a fresh view): others get to run meanwhile. Ids the actions below mark dirty again are
-    // examined next turn.
+    // At most SLICE ids per turn, oldest first, then those of a full examination; the rest wait
+    // for the next turn (with a fresh view): others get to run meanwhile. Ids the actions below
+    // mark dirty again are examined next turn.
     const ids: string[] = []
     for (const id of this.dirty) {
       if (ids.length === SLICE) break
       ids.push(id)
     }
     for (const id of ids) this.dirty.delete(id)
+    while (this.pendingAll !== undefined && ids.length < SLICE) {
+      const next = this.pendingAll.next()
+      if (next.done === true) this.pendingAll = undefined
+      else ids.push(next.value)
+    }
     for (const id of ids) {
       if (!this.busy.has(id)) {
+        this.c.counters.childrenExamined++
         const siblings = this.c.replicator.childSiblings(id)
         if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
         else this.tombstones.delete(id)
@@ -189,9 +214,15 @@ export class Reconciler {
       }
       this.c.router.ready(id)
     }
-    if (this.dirty.size > 0) this.scheduleFlush()
+    if (this.dirty.size > 0 || this.pendingAll !== undefined) this.scheduleFlush()
     this.c.events.flushed(view)
     for (const w of [...this.waiters]) w()
+  }
+
+  /** Every child id in the map, then every local child's (a copy the map no longer lists). */
+  private *allIds(): Generator<string> {
+    yield* this.c.replicator.childIds()
+    yield* this.c.local.ids()
   }
 
   // ——— doing ———
@@ -436,6 +467,28 @@ export class Reconciler {
     this.tombstone(id)
     await this.stopLocal(id)
   }
+}
+
+/**
+ * Everything the decisions about children read from a view, as one string: two views with the
+ * same signature decide every child alike (see decide.ts and `context`), so a change of the
+ * map that leaves it equal needs no full examination.
+ */
+export function viewSignature(view: MembershipView, ctx: PlacementContext, up: readonly string[]): string {
+  return JSON.stringify([
+    view.members.map((m) => [m.nodeId, m.status]),
+    [...view.down].sort(),
+    view.electorate,
+    view.selfMember,
+    view.canAct,
+    view.coordinator ?? null,
+    ctx.leaving,
+    ctx.quorum,
+    ctx.stale,
+    ctx.presumedDown,
+    // `gone` also reads which peers are up (a node removed from an explicit member list).
+    [...up].sort(),
+  ])
 }
 
 const packr = new Packr({ useRecords: false })
