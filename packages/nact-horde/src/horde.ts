@@ -131,7 +131,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
       failureTimeout: options.failureTimeout,
       joinGrace: options.joinGrace,
       deadMemberTimeout: options.deadMemberTimeout,
-      changed: () => this.reconciler.scheduleAll(),
+      changed: () => this.reconciler.viewChanged(),
       longStall: () => this.reconciler.afterLongStall(),
     })
     this.collector = new Collector({

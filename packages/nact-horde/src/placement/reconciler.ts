@@ -92,6 +92,12 @@ export class Reconciler {
     this.scheduleFlush()
   }
 
+  /** Something the view is computed from changed (a peer up or down, a stall, a grace ending). */
+  viewChanged(): void {
+    this.viewTouched = true
+    this.scheduleFlush()
+  }
+
   /** Re-examine child `id`. */
   schedule(id: string): void {
     this.dirty.add(id)
