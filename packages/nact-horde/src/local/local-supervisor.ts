@@ -453,11 +453,15 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
   }
 
   /** Started children that take messages (a child whose first `init` is still running, or that is being stopped for good, is not listed). */
+  /** The ids of the children {@link LocalSupervisor.children} lists, without building their infos. */
+  *runningIds(): Generator<string> {
+    for (const rec of this.records.values()) if (listed(rec)) yield rec.spec.id
+  }
+
   children(): LocalChildInfo[] {
     const out: LocalChildInfo[] = []
     for (const rec of this.records.values()) {
-      // A child being stopped for good takes no new message: it is not listed.
-      if (!rec.started || (rec.final && rec.current.phase === 'stopping')) continue
+      if (!listed(rec)) continue
       const phase = rec.current.phase
       out.push({
         id: rec.spec.id,
@@ -996,4 +1000,9 @@ function whenNactStopped(inc: Incarnation): Promise<void> {
 
 function nextImmediate(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
+}
+
+/** Whether `children()` lists the child: started, and not being stopped for good (it takes no new message). */
+function listed(rec: ChildRecord): boolean {
+  return rec.started && !(rec.final && rec.current.phase === 'stopping')
 }
