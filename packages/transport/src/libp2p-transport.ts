@@ -37,7 +37,7 @@ import {
   resolveOptions,
   type TransportInit,
 } from './options.js'
-import { Redial, type RedialContext } from './redial.js'
+import { Redial, type RedialContext, redialDelay } from './redial.js'
 import type { Transport } from './transport.js'
 import { Tuner, type TuningStats } from './tuning.js'
 
@@ -55,8 +55,11 @@ export const DISCOVERY_TOPIC = 'nact-horde/peer-discovery/1'
  */
 export const DISCOVERY_INTERVAL = 10_000
 
-/** The peer with the greater id waits this long before dialling a discovered peer itself. */
-const TIE_BREAK_DELAY = 300
+/**
+ * Dials of one discovered peer before it is given up until it is discovered again (the
+ * failures back off from 200 ms, with jitter: about 6 s of waits in all).
+ */
+export const DISCOVERED_DIAL_ATTEMPTS = 6
 
 /** One of our framed streams to a peer (either direction). */
 class Channel {
@@ -154,6 +157,21 @@ interface Session {
   topics: Set<string>
 }
 
+/** A discovered peer this node dials until it is connected (not yet a member). */
+interface Discovered {
+  peerId: PeerId
+  /** Failed dials so far. */
+  attempts: number
+  /** Waiting for one of the `maxParallelDials` slots. */
+  queued: boolean
+  /** A dial of it is under way. */
+  dialling: boolean
+  /** Cancels the wait before its next dial (the tie-break, or the backoff after a failure). */
+  cancel: (() => void) | undefined
+  /** The addresses last merged into the peer store, joined: merged again only when they change. */
+  addrs: string
+}
+
 /** A member we keep connected to, redialled at its last known addresses. */
 interface Known {
   peerId: PeerId
@@ -193,6 +211,12 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private readonly sessions = new Map<string, Session>()
   private readonly known = new Map<string, Known>()
   private readonly targets = new Map<string, Target>()
+  /** Discovered peers being dialled, queued, or waiting to be dialled again. */
+  private readonly discoveredPeers = new Map<string, Discovered>()
+  /** Discovered peers waiting for a dial slot, in order. */
+  private readonly dialQueue: Discovered[] = []
+  /** Dials of discovered peers in flight. */
+  private dialsInFlight = 0
   private readonly listenAddrs = new Map<string, string[]>()
   private resolveTimer: ReturnType<typeof setInterval> | undefined
   private readonly redialContext: RedialContext
@@ -439,16 +463,79 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     return this.node.getConnections(peerId).length > 0
   }
 
-  /** One dial of a discovered peer (not yet a member): no redial if it fails. */
-  private dial(peerId: PeerId): void {
-    if (this.stopped || this.connected(peerId)) return
-    this.node.dial(peerId, { signal: AbortSignal.timeout(this.options.dialTimeout) }).then(
-      () => {},
-      (err: unknown) => {
-        this.log('dial %s failed: %s', peerId.toString(), (err as Error)?.message)
-        this.known.get(peerId.toString())?.redial.lost()
-      },
-    )
+  /**
+   * Starts queued dials of discovered peers while fewer than `maxParallelDials` are in flight.
+   * Each dial's `dialTimeout` counts from its start, not from when it was queued: on a starved
+   * host, two dozen handshakes at once all ran past the timeout together, were aborted near
+   * their end and were started again, so the mesh never formed faster than the CPU let the
+   * whole batch finish within one timeout.
+   */
+  private pumpDials(): void {
+    while (this.dialsInFlight < this.options.maxParallelDials && this.dialQueue.length > 0) {
+      const d = this.dialQueue.shift()!
+      d.queued = false
+      if (this.discoveredPeers.get(d.peerId.toString()) !== d) continue
+      if (this.stopped || this.connected(d.peerId)) {
+        this.discoveredPeers.delete(d.peerId.toString())
+        continue
+      }
+      this.dialsInFlight++
+      d.dialling = true
+      const id = d.peerId.toString()
+      const started = performance.now()
+      this.node.dial(d.peerId, { signal: AbortSignal.timeout(this.options.dialTimeout) }).then(
+        () => {
+          this.log('dialled %s in %d ms', id, Math.round(performance.now() - started))
+          this.dialDone(d, true)
+        },
+        (err: unknown) => {
+          this.log(
+            'dial %s failed after %d ms (attempt %d): %s',
+            id,
+            Math.round(performance.now() - started),
+            d.attempts + 1,
+            (err as Error)?.message,
+          )
+          this.known.get(id)?.redial.lost()
+          this.dialDone(d, false)
+        },
+      )
+    }
+  }
+
+  private dialDone(d: Discovered, ok: boolean): void {
+    this.dialsInFlight--
+    d.dialling = false
+    const id = d.peerId.toString()
+    if (this.discoveredPeers.get(id) === d) {
+      if (ok || this.stopped || this.connected(d.peerId) || ++d.attempts >= DISCOVERED_DIAL_ATTEMPTS) {
+        // Connected, or given up: a later discovery of it (a peer exchange, an announcement)
+        // starts over.
+        this.discoveredPeers.delete(id)
+      } else {
+        // Soon again, with jitter, rather than at the next announcement 10 s away.
+        this.waitThenDial(d, redialDelay(d.attempts - 1, this.options.redialMaxDelay, Math.random()))
+      }
+    }
+    if (!this.stopped) this.pumpDials()
+  }
+
+  private waitThenDial(d: Discovered, ms: number): void {
+    const timer = this.later(ms, () => {
+      d.cancel = undefined
+      if (this.discoveredPeers.get(d.peerId.toString()) !== d) return
+      if (this.connected(d.peerId)) {
+        this.discoveredPeers.delete(d.peerId.toString())
+        return
+      }
+      d.queued = true
+      this.dialQueue.push(d)
+      this.pumpDials()
+    })
+    d.cancel = () => {
+      clearTimeout(timer)
+      this.timers.delete(timer)
+    }
   }
 
   /**
@@ -487,27 +574,57 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     }
   }
 
+  /**
+   * A peer learned of (peer exchange, pubsub announcement, mDNS): dialled until connected, at
+   * most `maxParallelDials` dials at a time, each peer once at a time however often it is
+   * announced meanwhile; a failed dial is retried with backoff up to
+   * {@link DISCOVERED_DIAL_ATTEMPTS} times.
+   */
   private discovered(peerId: PeerId, addrs: Multiaddr[]): void {
     const id = peerId.toString()
     if (this.stopped || id === this.nodeId || this.connected(peerId)) return
-    const go = () => {
-      if (addrs.length > 0) {
-        this.node.peerStore.merge(peerId, { multiaddrs: addrs }).then(
-          () => this.dial(peerId),
-          () => this.dial(peerId),
-        )
-      } else {
-        this.dial(peerId)
-      }
+    const key = addrs.map((a) => a.toString()).join(' ')
+    let d = this.discoveredPeers.get(id)
+    const merge =
+      addrs.length > 0 && d?.addrs !== key
+        ? this.node.peerStore.merge(peerId, { multiaddrs: addrs }).then(
+            () => {},
+            () => {},
+          )
+        : undefined
+    if (d !== undefined) {
+      // Already being dialled, queued or waiting: its next dial reads the merged addresses.
+      if (addrs.length > 0) d.addrs = key
+      return
     }
-    // Tie-break so two peers that discover each other do not both dial: the lower id dials
-    // now, the other only if still unconnected a little later.
-    if (this.nodeId < id) go()
-    else this.later(TIE_BREAK_DELAY, go)
+    d = { peerId, attempts: 0, queued: false, dialling: false, cancel: undefined, addrs: key }
+    this.discoveredPeers.set(id, d)
+    // Tie-break so two peers that discover each other (a peer exchange tells both at once) do
+    // not both dial and both pay for a handshake: one dials now, the other only if still
+    // unconnected once that dial has had its full dialTimeout (plus jitter).
+    const wait = dialsFirst(this.nodeId, id) ? 0 : this.options.dialTimeout * (1 + Math.random() / 4)
+    const entry = d
+    const go = () => this.waitThenDial(entry, wait)
+    if (merge === undefined) go()
+    else void merge.then(go)
+  }
+
+  /** Forgets the pending dial of a peer that connected (either side dialled). */
+  private settleDiscovered(id: string): void {
+    const d = this.discoveredPeers.get(id)
+    if (d === undefined || d.dialling) return
+    d.cancel?.()
+    d.cancel = undefined
+    this.discoveredPeers.delete(id)
+    if (d.queued) {
+      const i = this.dialQueue.indexOf(d)
+      if (i >= 0) this.dialQueue.splice(i, 1)
+    }
   }
 
   private onConnect(peerId: PeerId): void {
     const id = peerId.toString()
+    this.settleDiscovered(id)
     this.known.get(id)?.redial.connected()
     for (const t of this.targets.values()) if (t.peer === id) t.redial.connected()
     this.outbound(peerId).catch((err: unknown) => {
@@ -836,6 +953,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     clearInterval(this.resolveTimer)
     for (const k of this.known.values()) k.redial.close()
     for (const t of this.targets.values()) t.redial.close()
+    this.discoveredPeers.clear()
+    this.dialQueue.length = 0
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     for (const s of this.sessions.values()) {
@@ -844,6 +963,20 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.sessions.clear()
     await this.node.stop()
   }
+}
+
+/**
+ * Whether node `self`, rather than `peer`, dials first when both learn of each other at once.
+ * A hash of the pair picks the side, so each node dials about half of its peers: with "the
+ * lower id dials", the lowest node of a cluster made all the dials of its links, one
+ * `maxParallelDials` batch after another, while the highest made none.
+ */
+function dialsFirst(self: string, peer: string): boolean {
+  const lower = self < peer
+  const pair = lower ? `${self}/${peer}` : `${peer}/${self}`
+  let h = 0x811c9dc5 // FNV-1a
+  for (let i = 0; i < pair.length; i++) h = Math.imul(h ^ pair.charCodeAt(i), 0x01000193)
+  return ((h >>> 16) & 1) === 0 ? lower : !lower
 }
 
 /** A multiaddr string without its trailing `/p2p/<id>`. */

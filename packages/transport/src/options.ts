@@ -29,6 +29,14 @@ export interface TransportInit {
   redialMaxDelay?: number
   /** How long one dial may take before it counts as failed, ms (100 … 60 000). @default 5000 */
   dialTimeout?: number
+  /**
+   * Dials of discovered peers (peer exchange, announcements, mDNS) in flight at once; the rest
+   * wait their turn, and each dial's `dialTimeout` counts from its start. On a host short of
+   * CPU, dozens of handshakes at once all outlast the timeout together and are started again;
+   * fewer at a time finish. Bootstrap addresses and members are redialled outside this bound.
+   * @default 4
+   */
+  maxParallelDials?: number
   /** How often DNS names in `bootstrap` are resolved again, ms (100 … 3 600 000). @default 30 000 */
   resolveInterval?: number
   /**
@@ -98,6 +106,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 export const DEFAULT_REDIAL_MAX_DELAY = 10_000
 /** Default dial timeout, ms. */
 export const DEFAULT_DIAL_TIMEOUT = 5000
+/** Default number of dials of discovered peers in flight at once. */
+export const DEFAULT_MAX_PARALLEL_DIALS = 4
 /** Default DNS re-resolution interval, ms. */
 export const DEFAULT_RESOLVE_INTERVAL = 30_000
 /** Default libp2p `maxConnections`. */
@@ -116,6 +126,7 @@ export interface ResolvedOptions {
   identity: string | undefined
   redialMaxDelay: number
   dialTimeout: number
+  maxParallelDials: number
   resolveInterval: number
   resolveHost: ResolveHost | undefined
   maxConnections: number
@@ -223,6 +234,12 @@ export function resolveOptions(init: TransportInit = {}): ResolvedOptions {
       300_000,
     ),
     dialTimeout: checkNumber('dialTimeout', init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT, 100, 60_000),
+    maxParallelDials: checkInteger(
+      'maxParallelDials',
+      init.maxParallelDials ?? DEFAULT_MAX_PARALLEL_DIALS,
+      1,
+      1000,
+    ),
     resolveInterval: checkNumber(
       'resolveInterval',
       init.resolveInterval ?? DEFAULT_RESOLVE_INTERVAL,

@@ -1,13 +1,16 @@
 // Stable identities, bootstrap by address or DNS name, and redialling that never gives up:
 // what nodes on several machines need (issue 12), on loopback.
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { format } from 'node:util'
 import {
   createTransport,
   IdentityError,
   InvalidOptionsError,
   type PeerMismatchEventDetail,
+  RPC_PROTOCOL,
   type Transport,
   type TransportInit,
 } from '@nact-horde/transport'
@@ -158,6 +161,48 @@ describe('libp2p transport across restarts and machines', () => {
     await waitFor(() => back.peers().length === 2, 5000)
   })
 
+  it('a discovered peer whose first dials failed is dialled again, without another announcement, until it answers', async () => {
+    // C's id and port are fixed before it runs: its identity file, and a port known to be free.
+    const cKey = join(dir, 'c.key')
+    const first = await start({ identity: cKey })
+    const cId = first.nodeId
+    await first.stop()
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo
+        server.close(() => resolve(port))
+      })
+    })
+    const lines: string[] = []
+    const a = await start({ dialTimeout: 500, log: (f, ...args) => lines.push(format(f, ...args)) })
+    // A peer tells A about C (one peer-exchange frame, as a member introducing a newcomer does).
+    const { createLibp2p } = await import('libp2p')
+    const { tcp } = await import('@libp2p/tcp')
+    const { noise } = await import('@chainsafe/libp2p-noise')
+    const { yamux } = await import('@chainsafe/libp2p-yamux')
+    const { multiaddr } = await import('@multiformats/multiaddr')
+    const raw = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionMonitor: { enabled: false },
+    })
+    cleanup.push(() => raw.stop())
+    const stream = await raw.dialProtocol(multiaddr(a.addresses[0]!), RPC_PROTOCOL)
+    const body = new TextEncoder().encode(
+      JSON.stringify([{ id: cId, addrs: [`/ip4/127.0.0.1/tcp/${port}`] }]),
+    )
+    expect(body.length).toBeLessThan(127) // a one-byte length prefix
+    stream.send(Uint8Array.of(body.length + 1, 5 /* FRAME_PEERS */, ...body))
+    const failed = () => lines.filter((l) => l.startsWith(`dial ${cId} failed`)).length
+    await waitFor(() => failed() >= 2, 10_000, 'the dial of C was not retried')
+    await stream.close()
+    // C starts at that address, knowing no one: only A's retries can connect the two.
+    const c = await start({ identity: cKey, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    await waitFor(() => a.peers().includes(cId) && c.peers().includes(a.nodeId), 10_000, 'A never reached C')
+  })
+
   it('sixteen nodes started at once on one host mesh (connection limits fit a one-host cluster)', async () => {
     const seed = await start()
     const rest = await Promise.all(Array.from({ length: 15 }, () => start({ bootstrap: [hostPort(seed)] })))
@@ -177,6 +222,8 @@ describe('libp2p transport across restarts and machines', () => {
       { maxConnections: 0 },
       { inboundConnectionThreshold: 1.5 },
       { maxIncomingPendingConnections: -1 },
+      { maxParallelDials: 0 },
+      { maxParallelDials: 2.5 },
       { resolveHost: 'dns' as unknown as TransportInit['resolveHost'] },
     ]
     for (const init of bad) {
