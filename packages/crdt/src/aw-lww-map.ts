@@ -188,6 +188,8 @@ export class AWLWWMap<V = Value> {
   siblings(key: string): V[] {
     const rec = this.records.get(key)
     if (rec === undefined) return []
+    // Nearly every key has one live write: no sorting, one array.
+    if (rec.entries.length === 1) return [rec.entries[0]!.value]
     const w = winner(rec.entries)
     return [w.value, ...rec.entries.filter((e) => e !== w).map((e) => e.value)]
   }
