@@ -116,11 +116,14 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
         this.collector.keyChanged(key)
         this.reconciler.keyChanged(key)
       },
-      // The coordinator relays gossip: any member would do, and the one every node picks
-      // alike gathers the most writes per frame.
+      // The coordinator relays child-record gossip: any member would do, and the one every
+      // node picks alike gathers the most writes per frame. Not while this node does not see
+      // it alive (suspected, unreachable): writes then go to every member directly.
       relay: () => {
-        const c = this.membership.view().coordinator
-        return c !== undefined && c !== this.nodeId && this.membership.isUp(c) ? c : undefined
+        const view = this.membership.view()
+        const c = view.coordinator
+        if (c === undefined || c === this.nodeId || !this.membership.isUp(c)) return undefined
+        return view.members.some((m) => m.nodeId === c && m.status === 'alive') ? c : undefined
       },
     })
     this.membership = new Membership({

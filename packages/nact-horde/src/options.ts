@@ -32,14 +32,15 @@ export interface HordeOptions {
   clusterKey?: string
   /**
    * How often a round of anti-entropy runs, ms: each round syncs with at most `syncFanout`
-   * peers that have something to exchange, in turn. @default 1000
+   * peers whose links need it, in turn, or else audits one link gossip changed (see
+   * docs/INTERNALS.md, "How nact-horde runs the links"). @default 1000
    */
   syncInterval?: number
   /**
    * Peers one anti-entropy round syncs with at most (see `syncInterval`): a round costs the
-   * same whatever the cluster size, and every peer is visited within
-   * (members − 1) / syncFanout rounds. Gossip delivers writes at once; anti-entropy repairs
-   * what gossip lost. @default 3
+   * same whatever the cluster size. Only links that need an exchange (new, owed a reply, behind
+   * the peer, repairing) take part: writes gossip delivered need none, and what gossip lost is
+   * found by the audits, one link a round, which this value does not change. @default 3
    */
   syncFanout?: number
   /** Time limit of every call to another node, ms. @default 5000 */

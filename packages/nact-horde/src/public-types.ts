@@ -143,7 +143,7 @@ export interface HordeMetrics {
   /** Anti-entropy exchanges (sent and answered). */
   syncRounds: number
   /**
-   * Audits this node started: exchanges on links gossip keeps settled, one per `syncInterval`,
+   * Audits this node started: exchanges on links gossip keeps settled, at most one per `syncInterval`,
    * to find what gossip lost (see docs/INTERNALS.md).
    */
   syncAudits: number

@@ -604,7 +604,10 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     // unconnected once that dial has had its full dialTimeout (plus jitter).
     const wait = dialsFirst(this.nodeId, id) ? 0 : this.options.dialTimeout * (1 + Math.random() / 4)
     const entry = d
-    const go = () => this.waitThenDial(entry, wait)
+    const go = () => {
+      // The merge may settle after stop(): no timer may be left behind then.
+      if (!this.stopped) this.waitThenDial(entry, wait)
+    }
     if (merge === undefined) go()
     else void merge.then(go)
   }

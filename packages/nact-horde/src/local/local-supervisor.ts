@@ -452,12 +452,12 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
     return inc && (inc.phase === 'init' || inc.phase === 'running') ? inc.ref : undefined
   }
 
-  /** Started children that take messages (a child whose first `init` is still running, or that is being stopped for good, is not listed). */
   /** The ids of the children {@link LocalSupervisor.children} lists, without building their infos. */
   *runningIds(): Generator<string> {
     for (const rec of this.records.values()) if (listed(rec)) yield rec.spec.id
   }
 
+  /** Started children that take messages (a child whose first `init` is still running, or that is being stopped for good, is not listed). */
   children(): LocalChildInfo[] {
     const out: LocalChildInfo[] = []
     for (const rec of this.records.values()) {

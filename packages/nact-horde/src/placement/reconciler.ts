@@ -189,7 +189,12 @@ export class Reconciler {
       this.viewTouched = false
       this.c.membership.publish(view)
       this.c.events.membersChanged(view)
-      const signature = viewSignature(view, ctx, this.c.membership.upPeers())
+      const signature = viewSignature(
+        view,
+        ctx,
+        this.c.membership.upPeers(),
+        Object.keys(this.c.replicator.placementCounts().perNode),
+      )
       if (forced || signature !== this.lastSignature) {
         this.lastSignature = signature
         // Taken lazily, a slice per turn: listing 100,000 ids at once is a stall of its own.
@@ -200,8 +205,11 @@ export class Reconciler {
     // for the next turn (with a fresh view): others get to run meanwhile. Ids the actions below
     // mark dirty again are examined next turn.
     const ids: string[] = []
+    // While a full examination runs, it gets half the slice at least: a burst of record changes
+    // (a large join) does not hold back a failover's writes.
+    const forDirty = this.pendingAll === undefined ? SLICE : SLICE / 2
     for (const id of this.dirty) {
-      if (ids.length === SLICE) break
+      if (ids.length === forDirty) break
       ids.push(id)
     }
     for (const id of ids) this.dirty.delete(id)
@@ -225,10 +233,10 @@ export class Reconciler {
     for (const w of [...this.waiters]) w()
   }
 
-  /** Every child id in the map, then every local child's (a copy the map no longer lists). */
+  /** Every child id in the map, then every local child's the map does not list (a copy the map no longer places). */
   private *allIds(): Generator<string> {
     yield* this.c.replicator.childIds()
-    yield* this.c.local.ids()
+    for (const id of this.c.local.ids()) if (!this.c.replicator.map.has(CHILD + id)) yield id
   }
 
   // ——— doing ———
@@ -480,7 +488,13 @@ export class Reconciler {
  * same signature decide every child alike (see decide.ts and `context`), so a change of the
  * map that leaves it equal needs no full examination.
  */
-export function viewSignature(view: MembershipView, ctx: PlacementContext, up: readonly string[]): string {
+export function viewSignature(
+  view: MembershipView,
+  ctx: PlacementContext,
+  up: readonly string[],
+  /** The nodes children are placed on: whether each is gone (`view.gone`) is part of the view. */
+  placedOn: readonly string[],
+): string {
   return JSON.stringify([
     view.members.map((m) => [m.nodeId, m.status]),
     [...view.down].sort(),
@@ -494,6 +508,8 @@ export function viewSignature(view: MembershipView, ctx: PlacementContext, up: r
     ctx.presumedDown,
     // `gone` also reads which peers are up (a node removed from an explicit member list).
     [...up].sort(),
+    // … and records the members list may not show (a node outside an explicit list that left).
+    [...placedOn].sort().map((n) => view.gone(n)),
   ])
 }
 

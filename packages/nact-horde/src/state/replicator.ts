@@ -83,10 +83,10 @@ export interface ReplicatorComponents {
  */
 export class Replicator {
   readonly map = new AWLWWMap<unknown>({ maxSyncBytes: SYNC_CHUNK_BYTES })
-  /** This node's own writes, to gossip in the next window (through the relay, if any). */
+  /** This node's own child-record writes, to gossip in the next window (through the relay, if any). */
   private gossipOut: Uint8Array[] = []
-  /** Writes of peers this node relays, to send every peer in the next window. */
-  private forwardOut: Uint8Array[] = []
+  /** This node's other writes, and the writes of peers it relays: to every peer in the next window. */
+  private directOut: Uint8Array[] = []
   private gossipTimer: NodeJS.Timeout | undefined
   /** When gossip last left (performance.now()). */
   private lastGossip = Number.NEGATIVE_INFINITY
@@ -98,6 +98,8 @@ export class Replicator {
   private synced = false
   /** Where the next periodic round starts in the list of peers (round robin). */
   private cursor = 0
+  /** Peers whose passes ended without agreement: how many in a row, and rounds still to skip. */
+  private readonly backoff = new Map<string, { failures: number; skip: number }>()
   /** Where the next audit of a settled link starts looking in the list of peers. */
   private auditCursor = 0
   /** Rounds without an audit while writes kept coming (see syncRound). */
@@ -197,27 +199,31 @@ export class Replicator {
 
   /** Writes locally, queues the delta for gossip, and returns it encoded (for callers that hand it on). */
   write(key: string, value: unknown): Uint8Array {
-    const bytes = this.publish(this.map.set(key, value))
+    const bytes = this.publish(this.map.set(key, value), key.startsWith(CHILD))
     this.changed(key)
     return bytes
   }
 
   remove(key: string): void {
     if (!this.map.has(key)) return
-    this.publish(this.map.delete(key))
+    this.publish(this.map.delete(key), key.startsWith(CHILD))
     this.changed(key)
   }
 
   /**
    * Queues a local write for gossip. Gossip goes to every peer: every link assumes its peer
-   * gets it (see syncRound), and what gossip loses is found by the audits.
+   * gets it (see syncRound), and what gossip loses is found by the audits. `relayed`: the write
+   * may go through the relay — child records, the bulk of the writes. Membership writes
+   * (members, votes, collection decisions, the member list) go to every peer from here: they
+   * are few, and they must not wait on, or be lost with, a coordinator that is failing.
    */
-  private publish(delta: Delta<unknown>): Uint8Array {
+  private publish(delta: Delta<unknown>, relayed: boolean): Uint8Array {
     const bytes = encodeDelta(delta)
     if (this.stopped) return bytes
     this.map.broadcast(delta)
     this.c.counters.deltaBytesSent += bytes.length
-    this.gossipOut.push(bytes)
+    if (relayed) this.gossipOut.push(bytes)
+    else this.directOut.push(bytes)
     this.scheduleGossip()
     return bytes
   }
@@ -241,13 +247,13 @@ export class Replicator {
     this.gossipTimer = undefined
     this.lastGossip = performance.now()
     const own = this.gossipOut
-    const forwarded = this.forwardOut
+    const others = this.directOut
     this.gossipOut = []
-    this.forwardOut = []
+    this.directOut = []
     if (this.stopped) return
     const relay = direct ? undefined : this.c.relay()
     const ownTopic = relay === undefined ? this.c.topic : this.relayTopic(relay)
-    for (const bytes of forwarded) this.send(this.c.topic, bytes)
+    for (const bytes of others) this.send(this.c.topic, bytes)
     for (const bytes of own) this.send(ownTopic, bytes)
   }
 
@@ -271,9 +277,10 @@ export class Replicator {
   joinFrom(from: string, bytes: Uint8Array): boolean {
     if (this.stopped || !this.c.admits(from)) return false
     try {
-      // Deltas come from their writer (gossip, a start's reply, a replicated write): the link
-      // to `from` learns it has them, so anti-entropy does not send them back. The writer
-      // gossiped them to every peer, so they unsettle no link either (see syncRound).
+      // Deltas come from their writer (gossip, a start's reply, a replicated write) or from the
+      // relay, which joined them before it forwarded them: either way `from` holds them, and
+      // its link learns so (anti-entropy does not send them back). They were sent to every
+      // peer, so every link assumes its peer got them (see syncRound).
       const delta = decodeDelta(bytes)
       const diffs = this.map.joinFrom(from, delta)
       this.map.broadcast(delta)
@@ -306,7 +313,7 @@ export class Replicator {
     if (!this.joinFrom(from, bytes)) return
     this.c.counters.deltasRelayed++
     this.c.counters.deltaBytesSent += bytes.length
-    this.forwardOut.push(bytes)
+    this.directOut.push(bytes)
     this.scheduleGossip()
   }
 
@@ -334,11 +341,13 @@ export class Replicator {
    * it (`map.broadcast`), so the writes gossip delivers cost no round — not at the writer,
    * and not at the replicas that received them. One gossip lost is found by an audit: an
    * exchange on a settled link that is not idle, one round trip when both are equal, after
-   * which any replica holding the write repairs the one without it. While no link needs a
-   * pass, every link that changed is audited within `peers.length` rounds; while some do,
-   * their passes exchange the same reports. A link audited with nothing changed since is
-   * idle and costs nothing.
-   * Resolves when the passes are over.
+   * which any replica holding the write repairs the one without it. Rounds audit one link
+   * each once the map was quiet for AUDIT_GRACE, and one every AUDIT_EVERY rounds while it
+   * keeps changing: every link that changed is audited within `peers.length` such rounds (a
+   * lost write waits for the first audit of a link between a replica holding it and one
+   * without it). Passes with peers that are not admitted or keep failing are skipped for a
+   * while (see `ready`), so a link that cannot settle holds back neither. A link audited with
+   * nothing changed since is idle and costs nothing. Resolves when the passes are over.
    */
   async syncRound(peers: readonly string[], fanout: number, isUp: (peer: string) => boolean): Promise<void> {
     if (this.stopped || peers.length === 0) return
@@ -346,7 +355,7 @@ export class Replicator {
     const passes: Promise<void>[] = []
     for (let i = 0; i < n && passes.length < fanout; i++) {
       const peer = peers[(this.cursor + i) % n]!
-      if (this.map.link(peer).settled) continue
+      if (this.map.link(peer).settled || !this.ready(peer)) continue
       passes.push(this.syncWith(peer, isUp))
     }
     this.cursor = (this.cursor + Math.max(1, fanout)) % n
@@ -363,7 +372,7 @@ export class Replicator {
       const peer = peers[(this.auditCursor + i) % n]!
       const link = this.map.link(peer)
       // An idle link needs no audit: nothing changed since both sides agreed.
-      if (!link.settled || link.idle) continue
+      if (!link.settled || link.idle || !this.ready(peer)) continue
       this.auditCursor = (this.auditCursor + i + 1) % n
       this.busyRounds = 0
       this.c.counters.syncAudits++
@@ -372,6 +381,36 @@ export class Replicator {
       break
     }
     await Promise.all(passes)
+  }
+
+  /**
+   * Whether a round may start a pass with `peer`: it is admitted, and not backing off. A peer
+   * whose passes keep ending without agreement (it does not answer: a one-way link, a horde
+   * stopped on a transport still up, a peer that does not admit this node) is skipped for 1, 2,
+   * 4, then 8 rounds after each such pass: a link that cannot settle must not hold back the
+   * others' passes, nor the audits, which wait for a round without passes.
+   */
+  private ready(peer: string): boolean {
+    if (!this.c.admits(peer)) return false
+    const b = this.backoff.get(peer)
+    if (b === undefined) return true
+    if (b.skip > 0) {
+      b.skip--
+      return false
+    }
+    return true
+  }
+
+  /** Records how a pass with `peer` ended, for {@link Replicator.ready}. */
+  private passEnded(peer: string, agreed: boolean): void {
+    if (agreed) {
+      this.backoff.delete(peer)
+      return
+    }
+    const b = this.backoff.get(peer) ?? { failures: 0, skip: 0 }
+    b.failures++
+    b.skip = Math.min(8, 2 ** (b.failures - 1))
+    this.backoff.set(peer, b)
   }
 
   /**
@@ -409,6 +448,9 @@ export class Replicator {
     this.syncing.set(peer, pass)
     try {
       await pass
+      // Agreement: the link is settled, or (a joiner still pulling) the peer answered with writes.
+      const link = this.map.link(peer)
+      this.passEnded(peer, link.settled || link.behind)
     } finally {
       if (this.syncing.get(peer) === pass) this.syncing.delete(peer)
       if (this.feeder === peer) this.feeder = undefined
@@ -460,7 +502,7 @@ export class Replicator {
   rebase(id: string): void {
     const delta = this.map.rebase(id)
     if (delta.keys.size === 0) return
-    this.publish(delta)
+    this.publish(delta, false)
     for (const key of delta.keys.keys()) this.changed(key)
   }
 
@@ -483,6 +525,7 @@ export class Replicator {
   /** The peer left: drop its sync state. */
   forget(peer: string): void {
     this.map.unlink(peer)
+    this.backoff.delete(peer)
   }
 
   private react(diffs: Diff<unknown>[]): void {

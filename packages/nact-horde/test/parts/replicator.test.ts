@@ -220,19 +220,55 @@ describe('anti-entropy that costs what differs', () => {
     })
     const N = 40
     for (let i = 0; i < N; i++) for (const [k, w] of writers.entries()) w.r.write(`c/r-${k}-${i}`, record(i))
-    await waitFor(() => all.every((x) => x.r.map.size === 3 * N), 5000, 'every write everywhere')
+    // a writes too, through its relay b: b forwards those to every peer, a included, and a does
+    // not forward them again (a write is relayed once).
+    for (let i = 0; i < N; i++) a.r.write(`c/a-${i}`, record(i))
+    await waitFor(() => all.every((x) => x.r.map.size === 4 * N), 5000, 'every write everywhere')
+    expect(b.counters.deltasRelayed).toBe(N)
     // 120 writes of three writers reached c from a alone (a transport sends what one node
-    // publishes in a window as one frame): not one frame per writer.
-    expect([...senders]).toEqual([aId])
+    // publishes in a window as one frame): not one frame per writer. a's own came through b.
+    expect([...senders].sort()).toEqual([aId, bId].sort())
     expect(a.counters.deltasRelayed).toBe(3 * N)
-    expect(writers.every((w) => w.counters.deltasRelayed === 0)).toBe(true)
+    expect(writers.every((w) => w === b || w.counters.deltasRelayed === 0)).toBe(true)
     expect(c.counters.deltaBytesReceived).toBeGreaterThan(0)
     expect(frames).toBeGreaterThanOrEqual(3 * N)
     // Nothing bounced between a and b (each relaying to the other): every write came once to c
     // from a, and once back to each writer.
     await new Promise((r) => setTimeout(r, 200))
     expect(a.counters.deltasRelayed).toBe(3 * N)
-    expect(frames).toBe(3 * N)
+    expect(b.counters.deltasRelayed).toBe(N)
+    expect(frames).toBe(4 * N)
+  })
+
+  it('a peer that never answers anti-entropy holds back neither the passes nor the audits that repair a lost write', async () => {
+    const net = createMemoryNetwork({ seed: 17 })
+    const old = [await node(net), await node(net), await node(net)]
+    const [a, b, c] = old as [Node, Node, Node]
+    // d takes gossip but runs no anti-entropy (a horde stopped on a transport still up): a link
+    // to it can never settle.
+    const d = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
+    d.subscribe(TOPIC, () => {})
+    try {
+      const peersOf = (x: Node) => [...old.filter((y) => y !== x).map((y) => y.t.nodeId), d.nodeId]
+      const rounds = () => Promise.all(old.map((x) => x.r.syncRound(peersOf(x), 3, UP)))
+      for (let k = 0; k < 5; k++) await rounds()
+      net.setLink(a.t.nodeId, c.t.nodeId, { loss: 1 })
+      a.r.write('c/lost-to-c', record(1))
+      await waitFor(() => b.r.map.has('c/lost-to-c'), 5000, 'gossip reached b')
+      net.setLink(a.t.nodeId, c.t.nodeId, { loss: 0 })
+      expect(old.some((x) => !x.r.map.link(d.nodeId).settled)).toBe(true)
+      await waitFor(
+        async () => {
+          await rounds()
+          return c.r.map.has('c/lost-to-c')
+        },
+        10_000,
+        'an audit to repair c',
+      )
+      expect(old.reduce((s, o) => s + o.counters.syncAudits, 0)).toBeGreaterThan(0)
+    } finally {
+      await d.stop()
+    }
   })
 
   it('a peer far behind pulls what it lacks; the others do not push it the bulk', async () => {
