@@ -162,8 +162,6 @@ interface Discovered {
   peerId: PeerId
   /** Failed dials so far. */
   attempts: number
-  /** Waiting for one of the `maxParallelDials` slots. */
-  queued: boolean
   /** A dial of it is under way. */
   dialling: boolean
   /** Cancels the wait before its next dial (the tie-break, or the backoff after a failure). */
@@ -473,7 +471,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private pumpDials(): void {
     while (this.dialsInFlight < this.options.maxParallelDials && this.dialQueue.length > 0) {
       const d = this.dialQueue.shift()!
-      d.queued = false
+      // Settled (connected) or replaced while it waited: skipped here, not searched for then.
       if (this.discoveredPeers.get(d.peerId.toString()) !== d) continue
       if (this.stopped || this.connected(d.peerId)) {
         this.discoveredPeers.delete(d.peerId.toString())
@@ -528,7 +526,6 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         this.discoveredPeers.delete(d.peerId.toString())
         return
       }
-      d.queued = true
       this.dialQueue.push(d)
       this.pumpDials()
     })
@@ -597,7 +594,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       if (addrs.length > 0) d.addrs = key
       return
     }
-    d = { peerId, attempts: 0, queued: false, dialling: false, cancel: undefined, addrs: key }
+    d = { peerId, attempts: 0, dialling: false, cancel: undefined, addrs: key }
     this.discoveredPeers.set(id, d)
     // Tie-break so two peers that discover each other (a peer exchange tells both at once) do
     // not both dial and both pay for a handshake: one dials now, the other only if still
@@ -618,11 +615,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     if (d === undefined || d.dialling) return
     d.cancel?.()
     d.cancel = undefined
+    // A queue entry of it is skipped when its turn comes (see pumpDials).
     this.discoveredPeers.delete(id)
-    if (d.queued) {
-      const i = this.dialQueue.indexOf(d)
-      if (i >= 0) this.dialQueue.splice(i, 1)
-    }
   }
 
   private onConnect(peerId: PeerId): void {

@@ -76,3 +76,23 @@ export function spawnNode(init: TransportInit): Promise<NodeProcess> {
     })
   })
 }
+
+/**
+ * A bare libp2p node (TCP, noise, yamux; no cluster key, not a transport): a stranger that can
+ * open streams to a transport and write raw frames. Returns it and `multiaddr` to name targets.
+ */
+export async function rawLibp2pNode() {
+  const { createLibp2p } = await import('libp2p')
+  const { tcp } = await import('@libp2p/tcp')
+  const { noise } = await import('@chainsafe/libp2p-noise')
+  const { yamux } = await import('@chainsafe/libp2p-yamux')
+  const { multiaddr } = await import('@multiformats/multiaddr')
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { enabled: false },
+  })
+  return { node, multiaddr }
+}

@@ -9,7 +9,7 @@ import {
 } from '@nact-horde/transport'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runTransportTests } from './compliance.js'
-import { bytes, nextPeerEvent, recordPeerEvents, spawnNode, waitFor } from './helpers.js'
+import { bytes, nextPeerEvent, rawLibp2pNode, recordPeerEvents, spawnNode, waitFor } from './helpers.js'
 
 const UNKNOWN_PEER = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq'
 
@@ -131,18 +131,7 @@ describe('libp2p transport', () => {
   it('survives garbage and oversized stream data, counting what it drops', async () => {
     const [a] = track(await createTransport({ maxMessageBytes: 4096 }))
     a!.handle('/echo/1', (d) => d)
-    const { createLibp2p } = await import('libp2p')
-    const { tcp } = await import('@libp2p/tcp')
-    const { noise } = await import('@chainsafe/libp2p-noise')
-    const { yamux } = await import('@chainsafe/libp2p-yamux')
-    const { multiaddr } = await import('@multiformats/multiaddr')
-    const raw = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionMonitor: { enabled: false },
-    })
+    const { node: raw, multiaddr } = await rawLibp2pNode()
     cleanup.push(() => raw.stop())
     const target = multiaddr(a!.addresses[0]!)
     const open = () => raw.dialProtocol(target, RPC_PROTOCOL)

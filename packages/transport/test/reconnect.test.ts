@@ -15,7 +15,7 @@ import {
   type TransportInit,
 } from '@nact-horde/transport'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { nextPeerEvent, waitFor } from './helpers.js'
+import { nextPeerEvent, rawLibp2pNode, waitFor } from './helpers.js'
 
 const OTHER_PEER = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq'
 
@@ -176,18 +176,7 @@ describe('libp2p transport across restarts and machines', () => {
     const lines: string[] = []
     const a = await start({ dialTimeout: 500, log: (f, ...args) => lines.push(format(f, ...args)) })
     // A peer tells A about C (one peer-exchange frame, as a member introducing a newcomer does).
-    const { createLibp2p } = await import('libp2p')
-    const { tcp } = await import('@libp2p/tcp')
-    const { noise } = await import('@chainsafe/libp2p-noise')
-    const { yamux } = await import('@chainsafe/libp2p-yamux')
-    const { multiaddr } = await import('@multiformats/multiaddr')
-    const raw = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionMonitor: { enabled: false },
-    })
+    const { node: raw, multiaddr } = await rawLibp2pNode()
     cleanup.push(() => raw.stop())
     const stream = await raw.dialProtocol(multiaddr(a.addresses[0]!), RPC_PROTOCOL)
     const body = new TextEncoder().encode(

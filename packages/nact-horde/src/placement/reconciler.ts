@@ -189,12 +189,7 @@ export class Reconciler {
       this.viewTouched = false
       this.c.membership.publish(view)
       this.c.events.membersChanged(view)
-      const signature = viewSignature(
-        view,
-        ctx,
-        this.c.membership.upPeers(),
-        Object.keys(this.c.replicator.placementCounts().perNode),
-      )
+      const signature = viewSignature(view, ctx, this.c.membership.upPeers(), this.c.replicator.placedNodes())
       if (forced || signature !== this.lastSignature) {
         this.lastSignature = signature
         // Taken lazily, a slice per turn: listing 100,000 ids at once is a stall of its own.

@@ -182,6 +182,11 @@ export class Replicator {
     return this.siblingsOf(MEMBER + nodeId, readMember)
   }
 
+  /** The nodes children are placed on (tombstones excluded), O(nodes). */
+  placedNodes(): string[] {
+    return [...this.perNode.keys()]
+  }
+
   /** Children placed on `nodeId` (tombstones excluded), O(1). */
   placedOn(nodeId: string): number {
     return this.perNode.get(nodeId) ?? 0

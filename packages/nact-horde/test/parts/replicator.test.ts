@@ -64,6 +64,18 @@ async function writtenWhileCutOff(seed: number, write: (a: Node) => void): Promi
   return { a, b }
 }
 
+/** One anti-entropy round on each of `nodes`, with the others (and `extra` peers) as peers. */
+const roundOf = (nodes: Node[], extra: string[] = []) =>
+  Promise.all(
+    nodes.map((x) =>
+      x.r.syncRound([...nodes.filter((y) => y !== x).map((y) => y.t.nodeId), ...extra], 3, UP),
+    ),
+  )
+
+/** Whether `pred` holds of every link between two of `nodes`. */
+const everyLink = (nodes: Node[], pred: (link: ReturnType<Replicator['map']['link']>) => boolean) =>
+  nodes.every((x) => nodes.every((y) => x === y || pred(x.r.map.link(y.t.nodeId))))
+
 const record = (i: number) => ({
   node: `n${i % 3}`,
   epoch: 1,
@@ -110,16 +122,7 @@ describe('anti-entropy that costs what differs', () => {
   it('writes gossip delivered cost a round a context exchange, not their values', async () => {
     const { old } = await oldCluster(100)
     const [a, b, c] = old as [Node, Node, Node]
-    const rounds = () =>
-      Promise.all(
-        old.map((x) =>
-          x.r.syncRound(
-            old.filter((y) => y !== x).map((y) => y.t.nodeId),
-            3,
-            UP,
-          ),
-        ),
-      )
+    const rounds = () => roundOf(old)
     // Until every link fell idle: the first contacts exchange contexts.
     for (let k = 0; k < 5; k++) await rounds()
     const before = old.map((o) => o.counters.syncBytesSent)
@@ -130,7 +133,7 @@ describe('anti-entropy that costs what differs', () => {
     await waitFor(
       async () => {
         await rounds()
-        return old.every((x) => old.every((y) => x === y || x.r.map.link(y.t.nodeId).idle))
+        return everyLink(old, (l) => l.idle)
       },
       5000,
       'every link to fall idle',
@@ -143,16 +146,7 @@ describe('anti-entropy that costs what differs', () => {
   it('writes arriving between rounds cost each node at most one exchange a round (an audit), whatever the fanout', async () => {
     const { old } = await oldCluster(100)
     const [a, b, c] = old as [Node, Node, Node]
-    const rounds = () =>
-      Promise.all(
-        old.map((x) =>
-          x.r.syncRound(
-            old.filter((y) => y !== x).map((y) => y.t.nodeId),
-            3,
-            UP,
-          ),
-        ),
-      )
+    const rounds = () => roundOf(old)
     for (let k = 0; k < 5; k++) await rounds()
     const exchanges = () => old.reduce((s, o) => s + o.counters.syncRounds, 0) / 2
     const before = exchanges()
@@ -175,18 +169,9 @@ describe('anti-entropy that costs what differs', () => {
     const net = createMemoryNetwork({ seed: 11 })
     const old = [await node(net), await node(net), await node(net)]
     const [a, b, c] = old as [Node, Node, Node]
-    const rounds = () =>
-      Promise.all(
-        old.map((x) =>
-          x.r.syncRound(
-            old.filter((y) => y !== x).map((y) => y.t.nodeId),
-            3,
-            UP,
-          ),
-        ),
-      )
+    const rounds = () => roundOf(old)
     for (let k = 0; k < 5; k++) await rounds()
-    expect(old.every((x) => old.every((y) => x === y || x.r.map.link(y.t.nodeId).idle))).toBe(true)
+    expect(everyLink(old, (l) => l.idle)).toBe(true)
     // Every message between a and c is lost while a writes: c never gets the gossip.
     net.setLink(a.t.nodeId, c.t.nodeId, { loss: 1 })
     a.r.write('c/lost-to-c', record(1))
@@ -194,7 +179,7 @@ describe('anti-entropy that costs what differs', () => {
     net.setLink(a.t.nodeId, c.t.nodeId, { loss: 0 })
     expect(c.r.map.has('c/lost-to-c')).toBe(false)
     // Links are settled (gossip is assumed delivered): only the audits can find the loss.
-    expect(old.every((x) => old.every((y) => x === y || x.r.map.link(y.t.nodeId).settled))).toBe(true)
+    expect(everyLink(old, (l) => l.settled)).toBe(true)
     for (let k = 0; k < 6 && !c.r.map.has('c/lost-to-c'); k++) await rounds()
     expect(c.r.map.has('c/lost-to-c')).toBe(true)
     expect(old.reduce((s, o) => s + o.counters.syncAudits, 0)).toBeGreaterThan(0)
@@ -249,8 +234,7 @@ describe('anti-entropy that costs what differs', () => {
     const d = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
     d.subscribe(TOPIC, () => {})
     try {
-      const peersOf = (x: Node) => [...old.filter((y) => y !== x).map((y) => y.t.nodeId), d.nodeId]
-      const rounds = () => Promise.all(old.map((x) => x.r.syncRound(peersOf(x), 3, UP)))
+      const rounds = () => roundOf(old, [d.nodeId])
       for (let k = 0; k < 5; k++) await rounds()
       net.setLink(a.t.nodeId, c.t.nodeId, { loss: 1 })
       a.r.write('c/lost-to-c', record(1))
