@@ -31,6 +31,7 @@ export {
 export { decodeDelta, encodeDelta, WIRE_VERSION } from './codec.js'
 export { DecodeError, InvalidArgumentError } from './errors.js'
 export { compareWrites, DEFAULT_MAX_CLOCK_DRIFT, HybridClock } from './hybrid-clock.js'
+export { mergeDeltas } from './merge-deltas.js'
 export { type GenerateOptions, SyncLink, type SyncLinkStats } from './sync-link.js'
 export type { Clock, Delta, Diff, Dot, Entry, KeyDelta, Timestamp, Value } from './types.js'
 export { assertValue } from './value.js'

@@ -1,4 +1,4 @@
-import { AWLWWMap, type Delta } from '@nact-horde/crdt'
+import { AWLWWMap, type Delta, InvalidArgumentError, mergeDeltas } from '@nact-horde/crdt'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { canonical, ManualClock, wire } from './helpers.js'
@@ -115,5 +115,57 @@ describe('join is a lattice join', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('mergeDeltas: one delta for a batch of writes', () => {
+  const history = fc.array(opArb, { minLength: 1, maxLength: 40 })
+  /** A replica holding `base`, then `deltas` joined. */
+  const after = (base: Delta<number>, deltas: Delta<number>[]) => {
+    const m = fresh(base)
+    for (const d of deltas) m.join(d)
+    return m
+  }
+
+  it('joining the merge of any of the writes, in any order, with duplicates, equals joining each in turn', () => {
+    fc.assert(
+      fc.property(history, fc.integer(), fc.nat(2), (ops, seed, at) => {
+        const { states, deltas } = play(ops)
+        const picked = fc.sample(fc.subarray(deltas), { seed, numRuns: 1 })[0]!
+        const batch = [...picked, ...picked.slice(0, picked.length >> 1)]
+        if (batch.length === 0) return
+        const merged = wire(mergeDeltas(batch))
+        const base = states[at]!
+        expect(canonical(after(base, [merged]))).toBe(canonical(after(base, batch)))
+        // A merge of merges is a merge: batches can be batched again (a relay's window).
+        const half = batch.length >> 1
+        const twice = mergeDeltas([
+          mergeDeltas(batch.slice(0, half + 1)),
+          mergeDeltas(batch.slice(half + 1).concat(batch[0]!)),
+        ])
+        expect(canonical(after(base, [wire(twice)]))).toBe(canonical(after(base, batch)))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('a write and the write superseding it merge into the later one, the earlier listed as superseded', () => {
+    const m = new AWLWWMap<number>({ replicaId: 'a' })
+    const first = m.set('k', 1)
+    const second = m.set('k', 2)
+    const merged = mergeDeltas([first, second])
+    const kd = merged.keys.get('k')!
+    expect(kd.entries.map((e) => e.value)).toEqual([2])
+    expect(kd.dead).toEqual([{ r: 'a', c: 1 }])
+    const other = new AWLWWMap<number>({ replicaId: 'b' })
+    other.join(first)
+    expect(other.join(wire(merged))).toEqual([{ type: 'add', key: 'k', value: 2 }])
+  })
+
+  it('refuses a delta with context ranges, with a message that says what to do', () => {
+    const m = new AWLWWMap<number>({ replicaId: 'a' })
+    const d = m.set('k', 1)
+    expect(() => mergeDeltas([d, m.state()])).toThrow(InvalidArgumentError)
+    expect(() => mergeDeltas([m.state()])).toThrow(/without context ranges/)
   })
 })
