@@ -221,7 +221,7 @@ export class Horde extends TypedEventTarget<HordeEventMap> {
           },
           terminate: (id) => this.reconciler.terminate(id),
           deliver: (batch, from) => this.router.receiveBatch(batch, from),
-          replicate: (delta, from) => r.joinFrom(from, delta),
+          replicate: (delta, from) => r.joinFrom(from, delta) !== undefined,
           children: () => this.localChildInfos(),
           status: () => this.status(),
         }),

@@ -157,7 +157,7 @@ export interface HordeMetrics {
   deltaBytesReceived: number
   /**
    * Writes of other members this node relayed: gossip goes through one relay (the
-   * coordinator), which sends every member one frame per window for all writers' writes.
+   * coordinator), which sends every member one delta per window holding all writers' writes.
    */
   deltasRelayed: number
   /** Gossiped deltas refused as malformed. */

@@ -1,3 +1,4 @@
+import { type Delta, encodeDelta } from '@nact-horde/crdt'
 import createDebug from 'debug'
 import { Packr } from 'msgpackr'
 import type { ChildSpec } from '../behaviour.js'
@@ -288,7 +289,7 @@ export class Reconciler {
   }
 
   /** Writes `next` for child `id` only if its record is still `expected`; counts refusals. */
-  private fencedWrite(id: string, expected: ChildRecord, next: ChildRecord): Uint8Array | undefined {
+  private fencedWrite(id: string, expected: ChildRecord, next: ChildRecord): Delta<unknown> | undefined {
     const now = this.c.replicator.childRecord(id)
     if (
       now === undefined ||
@@ -371,7 +372,7 @@ export class Reconciler {
           next.hasSaved = true
         }
       }
-      let written: Uint8Array | undefined
+      let written: Delta<unknown> | undefined
       try {
         written = this.fencedWrite(id, rec, next)
       } catch (err) {
@@ -415,7 +416,7 @@ export class Reconciler {
 
   /**
    * Starts `spec` on this node for a caller (this node's API or a peer's proxied start), and
-   * writes its record once `init` succeeded. Resolves with the record's delta.
+   * writes its record once `init` succeeded. Resolves with the record's delta, encoded (the caller hands it on).
    */
   async startLocal(spec: ReplicatedSpec, shuttingDown: () => boolean): Promise<Uint8Array> {
     const prior = this.busy.get(spec.id)
@@ -447,11 +448,13 @@ export class Reconciler {
       }
       // A new placement supersedes a tombstone it has seen; its epoch continues past it.
       const epoch = (now?.epoch ?? 0) + 1
-      return this.c.replicator.write(CHILD + spec.id, {
-        node: this.c.self,
-        epoch,
-        spec,
-      } satisfies ChildRecord)
+      return encodeDelta(
+        this.c.replicator.write(CHILD + spec.id, {
+          node: this.c.self,
+          epoch,
+          spec,
+        } satisfies ChildRecord),
+      )
     } finally {
       this.busy.delete(spec.id)
       this.schedule(spec.id)

@@ -1,4 +1,4 @@
-import { AWLWWMap, type Delta, type Diff, decodeDelta, encodeDelta } from '@nact-horde/crdt'
+import { AWLWWMap, type Delta, type Diff, decodeDelta, encodeDelta, mergeDeltas } from '@nact-horde/crdt'
 import type { Transport } from '@nact-horde/transport'
 import createDebug from 'debug'
 import type { Counters } from '../observability/counters.js'
@@ -49,10 +49,12 @@ const MAX_SYNC_ROUNDS = 16
 export const PUSH_BYTES = 64 * 1024
 /**
  * Byte budget of one sync message. A joiner pulls the state in pieces of this size, one per
- * round trip. The piece bounds how long one generate() or receive() holds the event loop; the
- * longest stalls during a join are recorded by the join section of bench/scale.bench.mjs.
+ * round trip. The piece bounds how long one generate() or receive() holds the event loop: at
+ * 256 KiB a joiner of 100,000 children stalled 125–183 ms (busy) joining one, at 64 KiB
+ * 42–58 ms, and the join took as long (it is bound by CPU, not round trips). The longest
+ * stalls during a join are recorded by the join section of bench/scale.bench.mjs.
  */
-export const SYNC_CHUNK_BYTES = 256 * 1024
+export const SYNC_CHUNK_BYTES = 64 * 1024
 
 /** What the replicator needs from the rest of the horde. */
 export interface ReplicatorComponents {
@@ -84,9 +86,11 @@ export interface ReplicatorComponents {
 export class Replicator {
   readonly map = new AWLWWMap<unknown>({ maxSyncBytes: SYNC_CHUNK_BYTES })
   /** This node's own child-record writes, to gossip in the next window (through the relay, if any). */
-  private gossipOut: Uint8Array[] = []
+  private gossipOut: Delta<unknown>[] = []
   /** This node's other writes, and the writes of peers it relays: to every peer in the next window. */
-  private directOut: Uint8Array[] = []
+  private directOut: Delta<unknown>[] = []
+  /** Relayed deltas that cannot be merged with others (they carry context ranges): sent as they came. */
+  private directBytes: Uint8Array[] = []
   private gossipTimer: NodeJS.Timeout | undefined
   /** When gossip last left (performance.now()). */
   private lastGossip = Number.NEGATIVE_INFINITY
@@ -202,11 +206,12 @@ export class Replicator {
 
   // ——— local writes ———
 
-  /** Writes locally, queues the delta for gossip, and returns it encoded (for callers that hand it on). */
-  write(key: string, value: unknown): Uint8Array {
-    const bytes = this.publish(this.map.set(key, value), key.startsWith(CHILD))
+  /** Writes locally, queues the delta for gossip, and returns it (for callers that hand it on). */
+  write(key: string, value: unknown): Delta<unknown> {
+    const delta = this.map.set(key, value)
+    this.publish(delta, key.startsWith(CHILD))
     this.changed(key)
-    return bytes
+    return delta
   }
 
   remove(key: string): void {
@@ -221,16 +226,14 @@ export class Replicator {
    * may go through the relay — child records, the bulk of the writes. Membership writes
    * (members, votes, collection decisions, the member list) go to every peer from here: they
    * are few, and they must not wait on, or be lost with, a coordinator that is failing.
+   * The writes of a window leave as one delta (see flushGossip).
    */
-  private publish(delta: Delta<unknown>, relayed: boolean): Uint8Array {
-    const bytes = encodeDelta(delta)
-    if (this.stopped) return bytes
+  private publish(delta: Delta<unknown>, relayed: boolean): void {
+    if (this.stopped) return
     this.map.broadcast(delta)
-    this.c.counters.deltaBytesSent += bytes.length
-    if (relayed) this.gossipOut.push(bytes)
-    else this.directOut.push(bytes)
+    if (relayed) this.gossipOut.push(delta)
+    else this.directOut.push(delta)
     this.scheduleGossip()
-    return bytes
   }
 
   private scheduleGossip(): void {
@@ -246,23 +249,45 @@ export class Replicator {
 
   /**
    * Sends what the window gathered: the writes of peers this node relays to every peer, and
-   * its own writes to its relay (or, with none, or `direct`, to every peer).
+   * its own writes to its relay (or, with none, or `direct`, to every peer). The writes going
+   * to one topic leave merged into one delta (in pieces of at most {@link SYNC_CHUNK_BYTES}):
+   * each receiver decodes and joins one message per window, not one per write — per write,
+   * most of that work is the same for a write alone as for a thousand together.
    */
   private flushGossip(direct = false): void {
     this.gossipTimer = undefined
     this.lastGossip = performance.now()
     const own = this.gossipOut
     const others = this.directOut
+    const asTheyCame = this.directBytes
     this.gossipOut = []
     this.directOut = []
+    this.directBytes = []
     if (this.stopped) return
     const relay = direct ? undefined : this.c.relay()
-    const ownTopic = relay === undefined ? this.c.topic : this.relayTopic(relay)
-    for (const bytes of others) this.send(this.c.topic, bytes)
-    for (const bytes of own) this.send(ownTopic, bytes)
+    for (const bytes of asTheyCame) this.send(this.c.topic, bytes)
+    if (relay === undefined) this.sendMerged(this.c.topic, others.concat(own))
+    else {
+      this.sendMerged(this.c.topic, others)
+      this.sendMerged(this.relayTopic(relay), own)
+    }
+  }
+
+  /** Sends `deltas` to `topic` as one delta, or halves of them while one would exceed SYNC_CHUNK_BYTES. */
+  private sendMerged(topic: string, deltas: Delta<unknown>[]): void {
+    if (deltas.length === 0) return
+    const bytes = encodeDelta(mergeDeltas(deltas))
+    if (bytes.length > SYNC_CHUNK_BYTES && deltas.length > 1) {
+      const half = deltas.length >> 1
+      this.sendMerged(topic, deltas.slice(0, half))
+      this.sendMerged(topic, deltas.slice(half))
+      return
+    }
+    this.send(topic, bytes)
   }
 
   private send(topic: string, bytes: Uint8Array): void {
+    this.c.counters.deltaBytesSent += bytes.length
     try {
       this.c.transport.publish(topic, bytes)
     } catch (err) {
@@ -276,11 +301,11 @@ export class Replicator {
   // ——— remote state ———
 
   /**
-   * Joins an encoded delta from `from` if `from` is admitted; returns whether it was.
-   * Malformed bytes are dropped and counted.
+   * Joins an encoded delta from `from` if `from` is admitted; returns it if it was (undefined
+   * otherwise). Malformed bytes are dropped and counted.
    */
-  joinFrom(from: string, bytes: Uint8Array): boolean {
-    if (this.stopped || !this.c.admits(from)) return false
+  joinFrom(from: string, bytes: Uint8Array): Delta<unknown> | undefined {
+    if (this.stopped || !this.c.admits(from)) return undefined
     try {
       // Deltas come from their writer (gossip, a start's reply, a replicated write) or from the
       // relay, which joined them before it forwarded them: either way `from` holds them, and
@@ -290,11 +315,11 @@ export class Replicator {
       const diffs = this.map.joinFrom(from, delta)
       this.map.broadcast(delta)
       this.react(diffs)
-      return true
+      return delta
     } catch (err) {
       this.c.counters.deltasDropped++
       log('dropped a malformed delta from %s: %s', from, (err as Error).message)
-      return false
+      return undefined
     }
   }
 
@@ -310,15 +335,17 @@ export class Replicator {
    * `relayTopic`). Joined like gossip, then sent to every peer with this node's next window.
    * A relay batches the writes of every writer: each peer receives one frame per window from
    * it, however many nodes wrote — where gossip from each writer costs every peer a frame per
-   * writer. A write is relayed once, never forwarded to another relay.
+   * writer. A write is relayed once, never forwarded to another relay. The relayed writes of a
+   * window leave merged with this node's own (see flushGossip).
    */
   onRelay(bytes: Uint8Array, from: string): void {
     if (this.stopped) return
     this.c.counters.deltaBytesReceived += bytes.length
-    if (!this.joinFrom(from, bytes)) return
-    this.c.counters.deltasRelayed++
-    this.c.counters.deltaBytesSent += bytes.length
-    this.directOut.push(bytes)
+    const delta = this.joinFrom(from, bytes)
+    if (delta === undefined) return
+    this.c.counters.deltasRelayed += delta.keys.size
+    if (delta.ranges.size === 0) this.directOut.push(delta)
+    else this.directBytes.push(bytes)
     this.scheduleGossip()
   }
 
