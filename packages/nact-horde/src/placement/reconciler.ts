@@ -67,8 +67,12 @@ export class Reconciler {
   private dirtyAll = false
   /** A key the view is computed from changed: every child is examined again if the view did. */
   private viewTouched = false
-  /** What the last full examination decided from (see viewSignature). */
-  private lastSignature: string | undefined
+  /** What the decisions about every child last read from the view (see viewBasis). */
+  private lastBasis: string | undefined
+  /** What failovers read at the last examination (see failoverBasis). */
+  private lastFailover: string | undefined
+  /** The nodes holding children that were gone at the last examination. */
+  private lastGone: ReadonlySet<string> = new Set()
   /** The ids of a full examination still to go, taken a slice per turn after `dirty`. */
   private pendingAll: Iterator<string> | undefined
   private flushScheduled = false
@@ -190,12 +194,27 @@ export class Reconciler {
       this.viewTouched = false
       this.c.membership.publish(view)
       this.c.events.membersChanged(view)
-      const signature = viewSignature(view, ctx, this.c.membership.upPeers(), this.c.replicator.placedNodes())
-      if (forced || signature !== this.lastSignature) {
-        this.lastSignature = signature
+      const basis = viewBasis(view, ctx)
+      const failover = failoverBasis(view, ctx)
+      const gone = new Set(this.c.replicator.placedNodes().filter((n) => view.gone(n)))
+      const goneChanged = gone.size !== this.lastGone.size || [...gone].some((n) => !this.lastGone.has(n))
+      if (forced || basis !== this.lastBasis) {
         // Taken lazily, a slice per turn: listing 100,000 ids at once is a stall of its own.
         this.pendingAll = this.allIds()
+      } else if (goneChanged || failover !== this.lastFailover) {
+        // Only which nodes are gone, or what failing over reads, changed: that decides
+        // differently only for children placed on a node gone now or before, and for
+        // tombstones (see viewBasis). A failover examines the lost node's children, not every child.
+        // An examination still under way goes on first: its remaining children were not seen yet.
+        this.pendingAll = chain(
+          this.pendingAll,
+          this.c.replicator.idsPlacedOn(new Set([...gone, ...this.lastGone])),
+          [...this.tombstones].values(),
+        )
       }
+      this.lastBasis = basis
+      this.lastFailover = failover
+      this.lastGone = gone
     }
     // At most SLICE ids per turn, oldest first, then those of a full examination; the rest wait
     // for the next turn (with a fresh view): others get to run meanwhile. Ids the actions below
@@ -482,33 +501,36 @@ export class Reconciler {
 }
 
 /**
- * Everything the decisions about children read from a view, as one string: two views with the
- * same signature decide every child alike (see decide.ts and `context`), so a change of the
- * map that leaves it equal needs no full examination.
+ * What the decisions about every child read from a view, as one string — apart from which
+ * nodes are gone and what failing over reads ({@link failoverBasis}). decide.ts reads those
+ * only for a child placed on another node that is gone (whether to fail it over, and to which
+ * member) and for a tombstone (whether to purge it) — unless redistribution is active or this
+ * node is leaving, when every own child's target depends on the members and `canAct` too, so
+ * they are part of this string then. Two views with the same basis decide alike every child
+ * except those placed on a node gone in either, and tombstones.
  */
-export function viewSignature(
-  view: MembershipView,
-  ctx: PlacementContext,
-  up: readonly string[],
-  /** The nodes children are placed on: whether each is gone (`view.gone`) is part of the view. */
-  placedOn: readonly string[],
-): string {
+export function viewBasis(view: MembershipView, ctx: PlacementContext): string {
+  const targets = ctx.redistribution === 'active' || ctx.leaving
   return JSON.stringify([
-    view.members.map((m) => [m.nodeId, m.status]),
-    [...view.down].sort(),
-    view.electorate,
     view.selfMember,
-    view.canAct,
-    view.coordinator ?? null,
     ctx.leaving,
     ctx.quorum,
     ctx.stale,
     ctx.presumedDown,
-    // `gone` also reads which peers are up (a node removed from an explicit member list).
-    [...up].sort(),
-    // … and records the members list may not show (a node outside an explicit list that left).
-    [...placedOn].sort().map((n) => view.gone(n)),
+    targets ? view.members.map((m) => [m.nodeId, m.status]) : null,
+    targets ? ctx.canAct : null,
   ])
+}
+
+/** What failing over a gone node's child, and purging a tombstone, read from a view (see viewBasis). */
+export function failoverBasis(view: MembershipView, ctx: PlacementContext): string {
+  return JSON.stringify([ctx.coordinator, ctx.canAct, view.members.map((m) => [m.nodeId, m.status])])
+}
+
+/** `first`'s remaining items (if any), then those of each of `then` in turn. */
+function* chain<T>(first: Iterator<T> | undefined, ...then: Iterator<T>[]): Generator<T> {
+  for (const it of first === undefined ? then : [first, ...then])
+    for (let r = it.next(); r.done !== true; r = it.next()) yield r.value
 }
 
 const packr = new Packr({ useRecords: false })

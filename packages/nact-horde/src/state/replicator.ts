@@ -56,6 +56,12 @@ export const PUSH_BYTES = 64 * 1024
  */
 export const SYNC_CHUNK_BYTES = 64 * 1024
 
+/**
+ * Writes merged into one gossiped delta at most: a child record takes 100–250 bytes, so a
+ * merged delta stays within SYNC_CHUNK_BYTES without being encoded twice to find out.
+ */
+const MERGE_WRITES = 256
+
 /** What the replicator needs from the rest of the horde. */
 export interface ReplicatorComponents {
   transport: Transport
@@ -191,6 +197,12 @@ export class Replicator {
     return [...this.perNode.keys()]
   }
 
+  /** Ids of the children placed on any of `nodes` (tombstones excluded), lazily: one walk of the placements. */
+  *idsPlacedOn(nodes: ReadonlySet<string>): IterableIterator<string> {
+    if (nodes.size === 0) return
+    for (const [id, node] of this.placed) if (nodes.has(node)) yield id
+  }
+
   /** Children placed on `nodeId` (tombstones excluded), O(1). */
   placedOn(nodeId: string): number {
     return this.perNode.get(nodeId) ?? 0
@@ -250,9 +262,9 @@ export class Replicator {
   /**
    * Sends what the window gathered: the writes of peers this node relays to every peer, and
    * its own writes to its relay (or, with none, or `direct`, to every peer). The writes going
-   * to one topic leave merged into one delta (in pieces of at most {@link SYNC_CHUNK_BYTES}):
-   * each receiver decodes and joins one message per window, not one per write — per write,
-   * most of that work is the same for a write alone as for a thousand together.
+   * to one topic leave merged (see sendMerged): each receiver decodes and joins a few messages
+   * per window, not one per write — per write, most of that work is the same for a write
+   * alone as for a hundred together.
    */
   private flushGossip(direct = false): void {
     this.gossipTimer = undefined
@@ -273,14 +285,21 @@ export class Replicator {
     }
   }
 
-  /** Sends `deltas` to `topic` as one delta, or halves of them while one would exceed SYNC_CHUNK_BYTES. */
+  /**
+   * Sends `deltas` to `topic` merged, {@link MERGE_WRITES} at most per delta; a merged delta
+   * over SYNC_CHUNK_BYTES (large values: handoff states) is sent as halves instead.
+   */
   private sendMerged(topic: string, deltas: Delta<unknown>[]): void {
-    if (deltas.length === 0) return
+    for (let i = 0; i < deltas.length; i += MERGE_WRITES)
+      this.sendPiece(topic, deltas.slice(i, i + MERGE_WRITES))
+  }
+
+  private sendPiece(topic: string, deltas: Delta<unknown>[]): void {
     const bytes = encodeDelta(mergeDeltas(deltas))
     if (bytes.length > SYNC_CHUNK_BYTES && deltas.length > 1) {
       const half = deltas.length >> 1
-      this.sendMerged(topic, deltas.slice(0, half))
-      this.sendMerged(topic, deltas.slice(half))
+      this.sendPiece(topic, deltas.slice(0, half))
+      this.sendPiece(topic, deltas.slice(half))
       return
     }
     this.send(topic, bytes)
