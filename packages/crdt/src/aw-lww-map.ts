@@ -1,4 +1,5 @@
 import { CausalContext } from './causal-context.js'
+import { MAX_KEY_LENGTH } from './codec.js'
 import { DigestTree, type TreeItem } from './digest-tree.js'
 import { DotIndex } from './dot-index.js'
 import { InvalidArgumentError } from './errors.js'
@@ -37,6 +38,14 @@ export interface AWLWWMapOptions {
    * @default 1_048_576 ({@link DEFAULT_MAX_SYNC_BYTES}, 1 MiB)
    */
   maxSyncBytes?: number
+  /**
+   * Whether `join` also reports a key whose live writes changed while its winning value did
+   * not — a concurrent write that loses joins as a sibling, a sibling is superseded, an equal
+   * value is rewritten — as an `add` with the (unchanged) winner. For an application that
+   * reads {@link AWLWWMap.siblings} and resolves them its own way: without it, such a join
+   * reports nothing, though what `siblings(key)` returns changed. @default false
+   */
+  siblingDiffs?: boolean
 }
 
 /** Default {@link AWLWWMapOptions.maxSyncBytes}: 1 MiB. */
@@ -110,6 +119,7 @@ export class AWLWWMap<V = Value> {
   version = 0
   /** Byte budget of one sync message (see {@link AWLWWMapOptions.maxSyncBytes}). */
   readonly maxSyncBytes: number
+  private readonly siblingDiffs: boolean
 
   constructor(options: AWLWWMapOptions = {}) {
     const id = options.replicaId ?? randomReplicaId()
@@ -128,6 +138,7 @@ export class AWLWWMap<V = Value> {
       )
     }
     this.maxSyncBytes = budget
+    this.siblingDiffs = options.siblingDiffs === true
   }
 
   /**
@@ -392,7 +403,8 @@ export class AWLWWMap<V = Value> {
         continue
       }
       const now = winner(rec.entries)
-      if (old === undefined || (old !== now && !valuesEqual(old.value, now.value))) {
+      // A touched record's live writes changed; whether a read of its winner did:
+      if (this.siblingDiffs || old === undefined || (old !== now && !valuesEqual(old.value, now.value))) {
         diffs.push({ type: 'add', key: rec.key, value: now.value })
       }
     }
@@ -770,6 +782,10 @@ function carriedDots<V>(delta: Delta<V>): Map<string, Set<number>> {
 
 function assertKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw new InvalidArgumentError(`map keys must be strings, got ${typeof key}`)
+  // What every replica's decoder accepts: a longer key would make the delta carrying it, and
+  // every write merged with it, undeliverable.
+  if (key.length > MAX_KEY_LENGTH)
+    throw new InvalidArgumentError(`map keys must be at most ${MAX_KEY_LENGTH} characters, got ${key.length}`)
 }
 
 function randomReplicaId(): string {

@@ -23,7 +23,8 @@ export const KIND_DELTA = 0
 export const KIND_SYNC = 1
 
 const MAX_REPLICA_ID = 64
-const MAX_KEY_LENGTH = 65_536
+/** The longest key (in UTF-16 code units) a delta may carry. */
+export const MAX_KEY_LENGTH = 65_536
 
 const packr = new Packr({ useRecords: false })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })

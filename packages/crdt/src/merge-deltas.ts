@@ -41,17 +41,22 @@ export function mergeDeltas<V>(deltas: readonly Delta<V>[]): Delta<V> {
   return { keys: new KeyTable(names, merged), ranges: EMPTY_RANGES }
 }
 
-const sameDot = (a: Dot, b: Dot): boolean => a.r === b.r && a.c === b.c
+/** Whether `dots` holds dot `d` (a set of `r c` keys for long lists: relayed deltas can be large). */
+function holder(dots: readonly Dot[]): (d: Dot) => boolean {
+  if (dots.length <= 8) return (d) => dots.some((x) => x.r === d.r && x.c === d.c)
+  const set = new Set(dots.map((x) => `${x.c} ${x.r}`))
+  return (d) => set.has(`${d.c} ${d.r}`)
+}
 
 /** The join of two deltas of one key: each side's writes the other side has not superseded. */
 function joinKey<V>(a: KeyDelta<V>, b: KeyDelta<V>): KeyDelta<V> {
+  const deadInA = holder(a.dead)
+  const deadInB = holder(b.dead)
+  const liveInA = holder(a.entries)
   const entries: Entry<V>[] = []
-  for (const e of a.entries) if (!b.dead.some((d) => sameDot(d, e))) entries.push(e)
-  for (const e of b.entries) {
-    if (a.dead.some((d) => sameDot(d, e)) || a.entries.some((x) => sameDot(x, e))) continue
-    entries.push(e)
-  }
+  for (const e of a.entries) if (!deadInB(e)) entries.push(e)
+  for (const e of b.entries) if (!deadInA(e) && !liveInA(e)) entries.push(e)
   const dead = a.dead.slice()
-  for (const d of b.dead) if (!dead.some((x) => sameDot(x, d))) dead.push(d)
+  for (const d of b.dead) if (!deadInA(d)) dead.push(d)
   return { entries, dead }
 }

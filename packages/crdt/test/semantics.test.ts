@@ -169,6 +169,28 @@ describe('join diffs', () => {
     expect(c.get('k')).toBe('winner')
   })
 
+  it('with siblingDiffs, reports a concurrent write that loses (siblings changed, the winner did not)', () => {
+    const clock = new ManualClock()
+    const a = new AWLWWMap({ replicaId: 'a', clock })
+    const b = new AWLWWMap({ replicaId: 'b', clock })
+    clock.t += 10
+    const winner = a.set('k', 'winner')
+    clock.t -= 5
+    const loser = b.set('k', 'loser')
+    const c = new AWLWWMap<unknown>({ replicaId: 'c', siblingDiffs: true })
+    expect(c.join(wire(winner))).toHaveLength(1)
+    expect(c.join(wire(loser))).toEqual([{ type: 'add', key: 'k', value: 'winner' }])
+    expect(c.siblings('k')).toEqual(['winner', 'loser'])
+    // Joining it again changes nothing: nothing to report.
+    expect(c.join(wire(loser))).toEqual([])
+  })
+
+  it('refuses a key longer than any replica could decode', () => {
+    const m = new AWLWWMap({ replicaId: 'a' })
+    expect(() => m.set('k'.repeat(65_537), 1)).toThrow(InvalidArgumentError)
+    expect(m.set('k'.repeat(65_536), 1).keys.size).toBe(1)
+  })
+
   it('reports nothing when an overwrite carries an equal value', () => {
     const [a, b] = pair()
     b.join(wire(a.set('k', { same: [1] })))

@@ -156,8 +156,9 @@ export interface HordeMetrics {
   /** Gossiped delta bytes received. */
   deltaBytesReceived: number
   /**
-   * Writes of other members this node relayed: gossip goes through one relay (the
-   * coordinator), which sends every member one delta per window holding all writers' writes.
+   * Writes of other members this node relayed (keys: a key written twice in one window counts
+   * once): gossip goes through one relay (the coordinator), which sends every member its
+   * window's writes of all writers, merged.
    */
   deltasRelayed: number
   /** Gossiped deltas refused as malformed. */

@@ -27,7 +27,7 @@ export interface MembershipComponents {
   failureTimeout: number
   joinGrace: number
   deadMemberTimeout: number
-  /** Something that membership depends on changed: re-examine every child. */
+  /** Something that membership depends on changed: re-examine the children the view change concerns. */
   changed(): void
   /**
    * The event loop was blocked for at least the failure timeout: every peer's silence check

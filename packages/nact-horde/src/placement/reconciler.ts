@@ -63,9 +63,9 @@ export class Reconciler {
   /** Stops this node asked for (so the exit is not taken for the child ending by itself). */
   readonly expectedStops = new Set<string>()
   private readonly dirty = new Set<string>()
-  /** Every child must be examined again (an explicit request: start, a peer up or down, a stall). */
+  /** Every child must be examined again (an explicit request: the start, a renewed replica id). */
   private dirtyAll = false
-  /** A key the view is computed from changed: every child is examined again if the view did. */
+  /** A key the view is computed from changed: the children whose decisions the change alters are examined again (see flush). */
   private viewTouched = false
   /** What the decisions about every child last read from the view (see viewBasis). */
   private lastBasis: string | undefined
@@ -109,7 +109,7 @@ export class Reconciler {
     this.scheduleFlush()
   }
 
-  /** Re-examine every child (membership changed). */
+  /** Re-examine every child, whatever the view says (the start, a renewed replica id, a graceful stop). */
   scheduleAll(): void {
     this.dirtyAll = true
     this.scheduleFlush()
@@ -204,13 +204,11 @@ export class Reconciler {
       } else if (goneChanged || failover !== this.lastFailover) {
         // Only which nodes are gone, or what failing over reads, changed: that decides
         // differently only for children placed on a node gone now or before, and for
-        // tombstones (see viewBasis). A failover examines the lost node's children, not every child.
-        // An examination still under way goes on first: its remaining children were not seen yet.
-        this.pendingAll = chain(
-          this.pendingAll,
-          this.c.replicator.idsPlacedOn(new Set([...gone, ...this.lastGone])),
-          [...this.tombstones].values(),
-        )
+        // tombstones (see viewBasis). A failover examines the lost node's children, not every
+        // child. They join the scheduled ones (one walk of the placements, a few ms at 100,000).
+        for (const id of this.c.replicator.idsPlacedOn(new Set([...gone, ...this.lastGone])))
+          this.dirty.add(id)
+        for (const id of this.tombstones) this.dirty.add(id)
       }
       this.lastBasis = basis
       this.lastFailover = failover
@@ -525,12 +523,6 @@ export function viewBasis(view: MembershipView, ctx: PlacementContext): string {
 /** What failing over a gone node's child, and purging a tombstone, read from a view (see viewBasis). */
 export function failoverBasis(view: MembershipView, ctx: PlacementContext): string {
   return JSON.stringify([ctx.coordinator, ctx.canAct, view.members.map((m) => [m.nodeId, m.status])])
-}
-
-/** `first`'s remaining items (if any), then those of each of `then` in turn. */
-function* chain<T>(first: Iterator<T> | undefined, ...then: Iterator<T>[]): Generator<T> {
-  for (const it of first === undefined ? then : [first, ...then])
-    for (let r = it.next(); r.done !== true; r = it.next()) yield r.value
 }
 
 const packr = new Packr({ useRecords: false })

@@ -1,5 +1,5 @@
 import { AWLWWMap, type Delta, type Diff, decodeDelta, encodeDelta, mergeDeltas } from '@nact-horde/crdt'
-import type { Transport } from '@nact-horde/transport'
+import { MessageTooLargeError, type Transport } from '@nact-horde/transport'
 import createDebug from 'debug'
 import type { Counters } from '../observability/counters.js'
 import {
@@ -49,15 +49,16 @@ const MAX_SYNC_ROUNDS = 16
 export const PUSH_BYTES = 64 * 1024
 /**
  * Byte budget of one sync message. A joiner pulls the state in pieces of this size, one per
- * round trip. The piece bounds how long one generate() or receive() holds the event loop: at
- * 256 KiB a joiner of 100,000 children stalled 125–183 ms (busy) joining one, at 64 KiB
- * 42–58 ms, and the join took as long (it is bound by CPU, not round trips). The longest
- * stalls during a join are recorded by the join section of bench/scale.bench.mjs.
+ * round trip. The piece bounds how long one generate() or receive() holds the event loop:
+ * joining 256 KiB pieces was a joiner's longest stall, and 64 KiB pieces did not make the
+ * join slower (it is bound by CPU, not round trips). The longest stalls during a join are
+ * recorded by the join section of bench/scale.bench.mjs (bench/RESULTS.md, with the runs at
+ * 256 KiB as notes).
  */
 export const SYNC_CHUNK_BYTES = 64 * 1024
 
 /**
- * Writes merged into one gossiped delta at most: a child record takes 100–250 bytes, so a
+ * Writes merged into one gossiped delta, about: a child record takes 100–250 bytes, so a
  * merged delta stays within SYNC_CHUNK_BYTES without being encoded twice to find out.
  */
 const MERGE_WRITES = 256
@@ -90,7 +91,12 @@ export interface ReplicatorComponents {
  * no other part reads raw map values.
  */
 export class Replicator {
-  readonly map = new AWLWWMap<unknown>({ maxSyncBytes: SYNC_CHUNK_BYTES })
+  /**
+   * `siblingDiffs`: the supervisor resolves a child's concurrent records its own way (tombstone,
+   * then epoch: resolveChild), not by the map's winner, so a record that joins as a losing
+   * sibling can still change where the child runs — every join that changes a key is reported.
+   */
+  readonly map = new AWLWWMap<unknown>({ maxSyncBytes: SYNC_CHUNK_BYTES, siblingDiffs: true })
   /** This node's own child-record writes, to gossip in the next window (through the relay, if any). */
   private gossipOut: Delta<unknown>[] = []
   /** This node's other writes, and the writes of peers it relays: to every peer in the next window. */
@@ -286,35 +292,52 @@ export class Replicator {
   }
 
   /**
-   * Sends `deltas` to `topic` merged, {@link MERGE_WRITES} at most per delta; a merged delta
-   * over SYNC_CHUNK_BYTES (large values: handoff states) is sent as halves instead.
+   * Sends `deltas` to `topic` merged, about {@link MERGE_WRITES} writes per delta (a delta of
+   * more writes goes alone); a merged delta over SYNC_CHUNK_BYTES (large values: handoff
+   * states), or over what the transport publishes, is sent as halves instead.
    */
   private sendMerged(topic: string, deltas: Delta<unknown>[]): void {
-    for (let i = 0; i < deltas.length; i += MERGE_WRITES)
-      this.sendPiece(topic, deltas.slice(i, i + MERGE_WRITES))
+    let group: Delta<unknown>[] = []
+    let writes = 0
+    for (const d of deltas) {
+      if (writes > 0 && writes + d.keys.size > MERGE_WRITES) {
+        this.sendPiece(topic, group)
+        group = []
+        writes = 0
+      }
+      group.push(d)
+      writes += d.keys.size
+    }
+    if (group.length > 0) this.sendPiece(topic, group)
   }
 
   private sendPiece(topic: string, deltas: Delta<unknown>[]): void {
     const bytes = encodeDelta(mergeDeltas(deltas))
-    if (bytes.length > SYNC_CHUNK_BYTES && deltas.length > 1) {
-      const half = deltas.length >> 1
-      this.sendPiece(topic, deltas.slice(0, half))
-      this.sendPiece(topic, deltas.slice(half))
+    if ((deltas.length === 1 || bytes.length <= SYNC_CHUNK_BYTES) && this.send(topic, bytes)) return
+    if (deltas.length === 1) {
+      // Too large for the transport to publish: anti-entropy delivers it (every link audits).
+      this.map.wakeLinks()
       return
     }
-    this.send(topic, bytes)
+    const half = deltas.length >> 1
+    this.sendPiece(topic, deltas.slice(0, half))
+    this.sendPiece(topic, deltas.slice(half))
   }
 
-  private send(topic: string, bytes: Uint8Array): void {
-    this.c.counters.deltaBytesSent += bytes.length
+  /** Publishes `bytes`; false (nothing sent) if the transport refuses them as too large. */
+  private send(topic: string, bytes: Uint8Array): boolean {
     try {
       this.c.transport.publish(topic, bytes)
+      this.c.counters.deltaBytesSent += bytes.length
     } catch (err) {
+      log('publish failed: %s', (err as Error).message)
+      // Halves of a merged delta may fit: the caller tries them before giving up.
+      if (err instanceof MessageTooLargeError) return false
       // Gossip is best effort; anti-entropy delivers what it could not: the writes were
       // declared broadcast, so every link is audited now rather than in turn.
-      log('publish failed: %s', (err as Error).message)
       this.map.wakeLinks()
     }
+    return true
   }
 
   // ——— remote state ———
@@ -363,7 +386,14 @@ export class Replicator {
     const delta = this.joinFrom(from, bytes)
     if (delta === undefined) return
     this.c.counters.deltasRelayed += delta.keys.size
-    if (delta.ranges.size === 0) this.directOut.push(delta)
+    // Small deltas (a writer's few writes of a window) are merged with the others; a large one
+    // (a busy writer's window, already merged) or one carrying ranges goes on as it came.
+    if (
+      delta.ranges.size === 0 &&
+      delta.keys.size <= MERGE_WRITES / 4 &&
+      bytes.length <= SYNC_CHUNK_BYTES / 4
+    )
+      this.directOut.push(delta)
     else this.directBytes.push(bytes)
     this.scheduleGossip()
   }

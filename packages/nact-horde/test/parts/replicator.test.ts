@@ -1,6 +1,6 @@
 // Anti-entropy between replicators on the memory network: what a joiner and a peer far behind
 // receive, and what a round costs when gossip delivered everything.
-import { decodeDelta, encodeDelta } from '@nact-horde/crdt'
+import { AWLWWMap, decodeDelta, encodeDelta } from '@nact-horde/crdt'
 import { createMemoryNetwork, type Transport } from '@nact-horde/transport'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Counters, newCounters } from '../../src/observability/counters.js'
@@ -30,8 +30,9 @@ afterEach(async () => {
 async function node(
   net: ReturnType<typeof createMemoryNetwork>,
   relay: () => string | undefined = () => undefined,
+  maxMessageBytes?: number,
 ): Promise<Node> {
-  const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
+  const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000, maxMessageBytes })
   const counters = newCounters()
   const r = new Replicator({
     transport: t,
@@ -311,5 +312,67 @@ describe('anti-entropy that costs what differs', () => {
     await a.r.syncWith(b.t.nodeId, UP, true)
     expect(b.r.map.has('c/last')).toBe(true)
     expect(b.r.map.size).toBe(a.r.map.size)
+  })
+
+  it('a concurrent record that loses by timestamp but wins by epoch is reported, and places the child', async () => {
+    // resolveChild orders a child's concurrent records by tombstone, then epoch; the map's
+    // winner is the later write. A record that arrives losing by time still changes what the
+    // supervisor acts on: it must be reported (the reconciler examines the child) and counted.
+    let now = 1_700_000_000_000
+    const clock = { now: () => now }
+    const spec = { id: 'x', behaviour: 'counter', restart: 'permanent', shutdown: 5000, args: null }
+    const older = new AWLWWMap<unknown>({ replicaId: 'older', clock })
+    const newer = new AWLWWMap<unknown>({ replicaId: 'newer', clock })
+    const failover = older.set('c/x', { node: 'n2', epoch: 2, spec })
+    now += 10
+    const stale = newer.set('c/x', { node: 'n1', epoch: 1, spec })
+    const net = createMemoryNetwork({ seed: 21 })
+    const changed: string[] = []
+    const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
+    const r = new Replicator({
+      transport: t,
+      counters: newCounters(),
+      topic: TOPIC,
+      syncProtocol: SYNC,
+      requestTimeout: 5000,
+      admits: () => true,
+      changed: (key) => changed.push(key),
+      relay: () => undefined,
+    })
+    nodes.push({ t, r, counters: newCounters() })
+    r.onGossip(encodeDelta(stale), 'peer')
+    expect(r.placedOn('n1')).toBe(1)
+    r.onGossip(encodeDelta(failover), 'peer')
+    expect(r.map.get('c/x')).toMatchObject({ node: 'n1' })
+    expect(changed).toEqual(['c/x', 'c/x'])
+    expect(r.placement('x')?.node).toBe('n2')
+    expect([r.placedOn('n1'), r.placedOn('n2')]).toEqual([0, 1])
+  })
+
+  it('a window too large for one publication goes as halves: every write arrives by gossip', async () => {
+    const net = createMemoryNetwork({ seed: 23 })
+    // 2 KiB messages: a window of 60 records merged is ~6 KiB, refused by the transport.
+    const a = await node(net, () => undefined, 2048)
+    const b = await node(net, () => undefined, 2048)
+    let messages = 0
+    b.t.subscribe(TOPIC, () => messages++)
+    for (let i = 0; i < 60; i++) a.r.write(`c/h-${i}`, record(i))
+    // No anti-entropy round runs: only gossip can bring them.
+    await waitFor(() => b.r.map.size === 60, 5000, 'every write at b')
+    expect(messages).toBeGreaterThan(1)
+    expect(messages).toBeLessThan(60)
+  })
+
+  it('a relayed delta that carries context ranges goes on as it came', async () => {
+    const net = createMemoryNetwork({ seed: 29 })
+    const a = await node(net)
+    const b = await node(net)
+    const c = await node(net)
+    // A state (it carries ranges) sent to a as its relay: a joins it and forwards it whole.
+    const source = new AWLWWMap<unknown>({ replicaId: 'source' })
+    for (let i = 0; i < 5; i++) source.set(`c/s-${i}`, record(i))
+    b.t.publish(a.r.relayTopic(a.t.nodeId), encodeDelta(source.state()))
+    await waitFor(() => c.r.map.size === 5, 5000, 'the relayed state at c')
+    expect(a.counters.deltasRelayed).toBe(5)
   })
 })
