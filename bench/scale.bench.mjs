@@ -19,7 +19,9 @@
 // shared by every process on the machine). Every figure is a ratio or a time within one run;
 // each section records its own part of bench/RESULTS.md (scale-cpu, scale-mesh, …), so
 // sections run on different days do not overwrite each other.
+import { fork } from 'node:child_process'
 import { loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { createMemoryNetwork } from '@nact-horde/transport'
 import nact from 'nact'
 import { startHorde } from 'nact-horde'
@@ -387,9 +389,65 @@ async function sectionCpu() {
 
 // ——— 2. 24 processes: mesh and idle ———
 
+const TRANSPORT_NODE = fileURLToPath(new URL('./fixtures/transport-node.mjs', import.meta.url))
+
+/**
+ * The same mesh with the transport alone (bench/fixtures/transport-node.mjs: libp2p, no
+ * horde): `n` processes, the first, then the others at once bootstrapping from it. Ms from
+ * the last one ready to the last one with all `n - 1` peers up (NaN: not within 120 s) — what
+ * forming the mesh costs on this host before the horde adds anything.
+ */
+async function transportMesh(n, init) {
+  const children = []
+  const spawnOne = (opts) =>
+    new Promise((resolve, reject) => {
+      const child = fork(TRANSPORT_NODE, [JSON.stringify(opts), String(n - 1)], {
+        execArgv: ['--expose-gc'],
+        stdio: 'inherit',
+      })
+      children.push(child)
+      const meshed = new Promise((res) =>
+        child.on('message', (m) => {
+          if (m.type === 'meshed') res(BigInt(m.at))
+        }),
+      )
+      child.on('message', (m) => {
+        if (m.type === 'ready') resolve({ readyAt: BigInt(m.readyAt), addresses: m.addresses, meshed })
+      })
+      child.once('exit', (code) =>
+        reject(new Error(`a transport process exited (${code}) before it was ready`)),
+      )
+    })
+  try {
+    const first = await spawnOne(init)
+    const rest = await Promise.all(
+      Array.from({ length: n - 1 }, () => spawnOne({ ...init, bootstrap: first.addresses })),
+    )
+    const all = [first, ...rest]
+    const lastReady = maxBig(all.map((x) => x.readyAt))
+    let timer
+    const meshedAt = await Promise.race([
+      Promise.all(all.map((x) => x.meshed)),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve(null), 120_000)
+      }),
+    ])
+    clearTimeout(timer)
+    return meshedAt === null ? Number.NaN : ms(maxBig(meshedAt) - lastReady)
+  } finally {
+    for (const c of children) c.kill('SIGKILL')
+  }
+}
+
 async function sectionMesh() {
   const n = CFG.meshNodes
   const t0 = Date.now()
+  // The transport alone first, on the same host in the same run: the floor under the horde's figure.
+  const transportAfter = await transportMesh(n, { failureTimeout: MESH_NODE.failureTimeout })
+  log(
+    `mesh: the transport alone, ${n} processes: all have all peers ${fmtS(transportAfter)} after the last was ready`,
+  )
+  await sleep(3000)
   const spawnedAt = hrNow()
   let c
   try {
@@ -437,7 +495,7 @@ async function sectionMesh() {
     record(
       'scale-mesh',
       `scale: ${n} processes mesh and idle`,
-      `${n} node processes on 127.0.0.1 (libp2p TCP), the first started, then the other ${n - 1} at once bootstrapping from it; the defaults: failureTimeout ${MESH_NODE.failureTimeout} ms, syncInterval ${MESH_NODE.syncInterval} ms. Mesh times are from the moment the last process had started its horde to the moment the last node saw all ${n} members alive (horde.members()) and all ${n - 1} peers connected (transport.peers()), each on its own clock ("not in time": not within the 120 s the bench waits). Idle CPU: process.cpuUsage() of each node over ${fmtS(CFG.idleMs)}, 5 s after the mesh formed, with the fixture's stall sampler off.`,
+      `${n} node processes on 127.0.0.1 (libp2p TCP), the first started, then the other ${n - 1} at once bootstrapping from it; the defaults: failureTimeout ${MESH_NODE.failureTimeout} ms, syncInterval ${MESH_NODE.syncInterval} ms. Mesh times are from the moment the last process had started its horde to the moment the last node saw all ${n} members alive (horde.members()) and all ${n - 1} peers connected (transport.peers()), each on its own clock ("not in time": not within the 120 s the bench waits). The transport alone: the same formation with bench/fixtures/transport-node.mjs (createTransport with the same failureTimeout, no horde), run just before, timed from its last process ready to its last process with all ${n - 1} peers up. Idle CPU: process.cpuUsage() of each node over ${fmtS(CFG.idleMs)}, 5 s after the mesh formed, with the fixture's stall sampler off.`,
       ['figure', 'value', 'target', 'met?'],
       [
         ['last process ready, after the first was spawned', fmtS(lastReadyAfter), '', ''],
@@ -448,6 +506,20 @@ async function sectionMesh() {
           met(aliveAfter <= 10_000),
         ],
         [`every node has all ${n - 1} peers connected, after the last was ready`, fmtS(peersAfter), '', ''],
+        [
+          `the transport alone (libp2p, no horde; same host, same run): every process has all ${n - 1} peers, after the last was ready`,
+          fmtS(transportAfter),
+          '',
+          '',
+        ],
+        [
+          "… the horde's mesh time / the transport's",
+          Number.isFinite(aliveAfter / transportAfter)
+            ? `${(aliveAfter / transportAfter).toFixed(2)}×`
+            : 'n/a',
+          '',
+          '',
+        ],
         ['where the mesh stood when it was measured (after it formed, or after 120 s)', reached, '', ''],
         [
           'idle CPU per node, median (max)',
@@ -806,6 +878,8 @@ async function sectionFailover() {
     await Promise.all(survivors.map((n) => n.call('memberWatch', { action: 'start' })))
     await resetLoops(survivors)
     await profileStart(survivors)
+    const before = await Promise.all(survivors.map((n) => n.call('metrics')))
+    const cpu0 = await cpuOf(survivors)
     const since = String(hrNow())
     const killedAt = victim.kill()
     await waitFor(
@@ -815,6 +889,10 @@ async function sectionFailover() {
       10,
     )
     const runningAt = hrNow()
+    const cpu1 = await cpuOf(survivors)
+    const after = await Promise.all(survivors.map((n) => n.call('metrics')))
+    const examined = after.map((m, i) => m.childrenExamined - before[i].childrenExamined)
+    const cpuMs = cpu1.map((c, i) => (c - cpu0[i]) / 1000)
     const loops = await Promise.all(survivors.map((n) => n.call('loop')))
     await profileStop(survivors, 'failover')
     const watches = await Promise.all(survivors.map((n) => n.call('memberWatch', { action: 'stop' })))
@@ -844,7 +922,7 @@ async function sectionFailover() {
       restarts === lost.length && finalP.missing + finalP.twice + finalP.extra === 0 && dups.ids === 0
     const target = FAILURE_TIMEOUT + 1000
     log(
-      `failover: ${fmtN(lost.length)} of ${fmtN(count)} children running again ${fmtMs(took)} after SIGKILL (polled: ${fmtMs(polledAfter)}); suspected ${fmtMs(suspected)}, downed ${fmtMs(downed)}; ${restarts} restarts of ${lost.length} lost; duplicates ${dups.ids} ids in ${dups.bad} of ${dups.samples} samples; final ${JSON.stringify(finalP)}; max stall ${fmtStall(stall)} (section ${fmtS(Date.now() - t0)})`,
+      `failover: ${fmtN(lost.length)} of ${fmtN(count)} children running again ${fmtMs(took)} after SIGKILL (polled: ${fmtMs(polledAfter)}); suspected ${fmtMs(suspected)}, downed ${fmtMs(downed)}; ${restarts} restarts of ${lost.length} lost; duplicates ${dups.ids} ids in ${dups.bad} of ${dups.samples} samples; final ${JSON.stringify(finalP)}; max stall ${fmtStall(stall)}; examined ${examined.join(' / ')}; CPU ${cpuMs.map(fmtMs).join(' / ')} (section ${fmtS(Date.now() - t0)})`,
     )
     record(
       'scale-failover',
@@ -871,6 +949,18 @@ async function sectionFailover() {
           met(once),
         ],
         ['longest event-loop stall on a survivor', fmtStall(stall), '', ''],
+        [
+          'children each survivor examined, from the kill until all ran again',
+          examined.map(fmtN).join(' / '),
+          '',
+          '',
+        ],
+        [
+          'CPU each survivor used meanwhile (user + system; the ground-truth and stall samplers included)',
+          cpuMs.map(fmtMs).join(' / '),
+          '',
+          '',
+        ],
       ],
     )
     return { took, once, stall }
