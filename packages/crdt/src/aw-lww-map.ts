@@ -247,7 +247,8 @@ export class AWLWWMap<V = Value> {
   /**
    * Merges a delta (or a whole state) into this replica. Idempotent, commutative and
    * associative. Returns the visible changes it caused: an `add` with the key's new winning
-   * value, or a `remove`; nothing when no read would differ.
+   * value, or a `remove`; nothing when no read would differ — with
+   * {@link AWLWWMapOptions.siblingDiffs}, an `add` for every key whose live writes changed.
    */
   join(delta: Delta<V>): Diff<V>[] {
     // Each touched record with its winning write before the join (undefined for a record

@@ -28,7 +28,7 @@ export {
   DEFAULT_MAX_SYNC_BYTES,
   MIN_SYNC_BYTES,
 } from './aw-lww-map.js'
-export { decodeDelta, encodeDelta, WIRE_VERSION } from './codec.js'
+export { decodeDelta, encodeDelta, MAX_KEY_LENGTH, WIRE_VERSION } from './codec.js'
 export { DecodeError, InvalidArgumentError } from './errors.js'
 export { compareWrites, DEFAULT_MAX_CLOCK_DRIFT, HybridClock } from './hybrid-clock.js'
 export { mergeDeltas } from './merge-deltas.js'

@@ -60,7 +60,7 @@ export interface Delta<V> {
   readonly ranges: ReadonlyMap<string, readonly number[]>
 }
 
-/** A visible change caused by a `join`. */
+/** A visible change caused by a `join` (with `siblingDiffs`, any change of a key's live writes). */
 export type Diff<V> =
   | {
       /** The key now has a (new) value. */

@@ -1,3 +1,4 @@
+import { MAX_KEY_LENGTH } from '@nact-horde/crdt'
 import { InvalidChildSpecError, InvalidOptionsError } from './errors.js'
 
 /** What a behaviour's callbacks know about the child they run. A new object per incarnation. */
@@ -134,6 +135,9 @@ export function validateBehaviours(behaviours: Record<string, Behaviour>): void 
   }
 }
 
+/** The longest child id: its record's map key (`c/<id>`) must fit the crdt's key limit. */
+export const MAX_CHILD_ID_LENGTH = MAX_KEY_LENGTH - 2
+
 export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 /** Throws InvalidChildSpecError naming the first malformed field. */
@@ -145,6 +149,12 @@ export function validateChildSpec(spec: ChildSpec): void {
   }
   if (typeof spec.id !== 'string' || spec.id.length === 0) {
     throw new InvalidChildSpecError("child spec 'id' must be a non-empty string")
+  }
+  if (spec.id.length > MAX_CHILD_ID_LENGTH) {
+    // Its record's key must fit what every replica decodes.
+    throw new InvalidChildSpecError(
+      `child spec 'id' must be at most ${MAX_CHILD_ID_LENGTH} characters, got ${spec.id.length}`,
+    )
   }
   if (LONE_SURROGATE.test(spec.id)) {
     // Two ill-formed ids would encode to the same UTF-8 bytes, hence the same actor name.

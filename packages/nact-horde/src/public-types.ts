@@ -171,8 +171,9 @@ export interface HordeMetrics {
   fencedWrites: number
   /**
    * Children this node's reconciler examined (one placement decision each): one per written
-   * record, and one per child when the membership view changed — not when a membership key
-   * changed without changing the view.
+   * record, and one per child the change of the membership view concerns (every child when
+   * what every decision reads changed; a gone node's children when only that changed) — none
+   * when a membership key changed without changing the view.
    */
   childrenExamined: number
   /** Times this node found its event loop blocked and re-validated its view before acting. */

@@ -34,6 +34,11 @@ describe('starting children', () => {
     await expect(a!.startChild({ id: '', behaviour: 'counter' })).rejects.toBeInstanceOf(
       InvalidChildSpecError,
     )
+    // An id whose record key no replica could decode: refused before anything starts.
+    await expect(a!.startChild({ id: 'i'.repeat(65_535), behaviour: 'counter' })).rejects.toBeInstanceOf(
+      InvalidChildSpecError,
+    )
+    expect(a!.localChildren().every((c) => c.id.length < 65_535)).toBe(true)
     await expect(
       a!.startChild({ id: 'fn', behaviour: 'counter', args: { f: () => 1 } as never }),
     ).rejects.toBeInstanceOf(NotSerializableError)

@@ -205,7 +205,7 @@ export class Reconciler {
         // Only which nodes are gone, or what failing over reads, changed: that decides
         // differently only for children placed on a node gone now or before, and for
         // tombstones (see viewBasis). A failover examines the lost node's children, not every
-        // child. They join the scheduled ones (one walk of the placements, a few ms at 100,000).
+        // child. They join the scheduled ones (one walk of the placements).
         for (const id of this.c.replicator.idsPlacedOn(new Set([...gone, ...this.lastGone])))
           this.dirty.add(id)
         for (const id of this.tombstones) this.dirty.add(id)

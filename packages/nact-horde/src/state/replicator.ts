@@ -244,7 +244,7 @@ export class Replicator {
    * may go through the relay — child records, the bulk of the writes. Membership writes
    * (members, votes, collection decisions, the member list) go to every peer from here: they
    * are few, and they must not wait on, or be lost with, a coordinator that is failing.
-   * The writes of a window leave as one delta (see flushGossip).
+   * The writes of a window leave merged, about 256 writes a delta (see flushGossip).
    */
   private publish(delta: Delta<unknown>, relayed: boolean): void {
     if (this.stopped) return
@@ -283,7 +283,8 @@ export class Replicator {
     this.directBytes = []
     if (this.stopped) return
     const relay = direct ? undefined : this.c.relay()
-    for (const bytes of asTheyCame) this.send(this.c.topic, bytes)
+    // One refused as too large (this node publishes less than it accepts): anti-entropy delivers it.
+    for (const bytes of asTheyCame) if (!this.send(this.c.topic, bytes)) this.map.wakeLinks()
     if (relay === undefined) this.sendMerged(this.c.topic, others.concat(own))
     else {
       this.sendMerged(this.c.topic, others)
