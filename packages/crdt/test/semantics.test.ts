@@ -155,14 +155,19 @@ describe('join diffs', () => {
     expect(b.join(wire(a.delete('k')))).toEqual([])
   })
 
-  it('reports nothing when a concurrent write loses to the current winner', () => {
+  /** Two concurrent writes of 'k': `winner` has the later timestamp. */
+  const concurrent = () => {
     const clock = new ManualClock()
     const a = new AWLWWMap({ replicaId: 'a', clock })
     const b = new AWLWWMap({ replicaId: 'b', clock })
     clock.t += 10
     const winner = a.set('k', 'winner')
     clock.t -= 5
-    const loser = b.set('k', 'loser')
+    return { winner, loser: b.set('k', 'loser') }
+  }
+
+  it('reports nothing when a concurrent write loses to the current winner', () => {
+    const { winner, loser } = concurrent()
     const c = new AWLWWMap<unknown>({ replicaId: 'c' })
     expect(c.join(wire(winner))).toHaveLength(1)
     expect(c.join(wire(loser))).toEqual([])
@@ -170,13 +175,7 @@ describe('join diffs', () => {
   })
 
   it('with siblingDiffs, reports a concurrent write that loses (siblings changed, the winner did not)', () => {
-    const clock = new ManualClock()
-    const a = new AWLWWMap({ replicaId: 'a', clock })
-    const b = new AWLWWMap({ replicaId: 'b', clock })
-    clock.t += 10
-    const winner = a.set('k', 'winner')
-    clock.t -= 5
-    const loser = b.set('k', 'loser')
+    const { winner, loser } = concurrent()
     const c = new AWLWWMap<unknown>({ replicaId: 'c', siblingDiffs: true })
     expect(c.join(wire(winner))).toHaveLength(1)
     expect(c.join(wire(loser))).toEqual([{ type: 'add', key: 'k', value: 'winner' }])
