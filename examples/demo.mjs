@@ -75,6 +75,9 @@ const watchdog = setTimeout(() => fail(new Error('the demo took over 120 s')), 1
 watchdog.unref()
 
 async function fail(err) {
+  // Interrupted: the nodes being killed fail whatever was in flight; the signal's exit (130)
+  // is the one that counts.
+  if (interrupted) return
   view.close()
   process.stderr.write(`\ndemo failed: ${err?.stack ?? err}\n`)
   await killAll()
@@ -321,6 +324,7 @@ async function main() {
 
 main().then(
   async (code) => {
+    if (interrupted) return
     await killAll()
     process.exit(code)
   },
