@@ -439,10 +439,11 @@ export class AWLWWMap<V = Value> {
    * sends every peer itself, or a delta a peer sent every peer that way. Every link assumes
    * its peer has it ({@link SyncLink.observe}), so a peer's report that arrives before the
    * broadcast does is not answered with it. The assumption is checked like any other: if two
-   * of the peer's reports still lack a dot, it is sent after all.
+   * of the peer's reports still lack a dot, it is sent after all. `except`: a peer whose link
+   * already observed it (the sender, after {@link AWLWWMap.joinFrom}).
    */
-  broadcast(delta: Delta<V>): void {
-    for (const l of this.links.values()) l.observe(delta)
+  broadcast(delta: Delta<V>, except?: string): void {
+    for (const [peer, l] of this.links) if (peer !== except) l.observe(delta)
   }
 
   /** Wakes every link ({@link SyncLink.wake}): for a broadcast that could not be sent after all. */

@@ -356,7 +356,7 @@ export class Replicator {
       // peer, so every link assumes its peer got them (see syncRound).
       const delta = decodeDelta(bytes)
       const diffs = this.map.joinFrom(from, delta)
-      this.map.broadcast(delta)
+      this.map.broadcast(delta, from)
       this.react(diffs)
       return delta
     } catch (err) {
