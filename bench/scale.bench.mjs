@@ -19,9 +19,7 @@
 // shared by every process on the machine). Every figure is a ratio or a time within one run;
 // each section records its own part of bench/RESULTS.md (scale-cpu, scale-mesh, …), so
 // sections run on different days do not overwrite each other.
-import { fork } from 'node:child_process'
 import { loadavg } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { createMemoryNetwork } from '@nact-horde/transport'
 import nact from 'nact'
 import { startHorde } from 'nact-horde'
@@ -35,6 +33,7 @@ import {
   waitFor,
 } from '../packages/nact-horde/test/fixtures/horde-process.mjs'
 import { machine, recordSection, table } from './lib/results.mjs'
+import { spawnTransportNode } from './lib/transport-node.mjs'
 
 const QUICK = process.env.SCALE_QUICK === '1'
 const ALL_SECTIONS = ['cpu', 'mesh', 'join', 'restarts', 'failover']
@@ -389,8 +388,6 @@ async function sectionCpu() {
 
 // ——— 2. 24 processes: mesh and idle ———
 
-const TRANSPORT_NODE = fileURLToPath(new URL('./fixtures/transport-node.mjs', import.meta.url))
-
 /**
  * The same mesh with the transport alone (bench/fixtures/transport-node.mjs: libp2p, no
  * horde): `n` processes, the first, then the others at once bootstrapping from it. Ms from
@@ -398,36 +395,22 @@ const TRANSPORT_NODE = fileURLToPath(new URL('./fixtures/transport-node.mjs', im
  * forming the mesh costs on this host before the horde adds anything.
  */
 async function transportMesh(n, init) {
-  const children = []
-  const spawnOne = (opts) =>
-    new Promise((resolve, reject) => {
-      const child = fork(TRANSPORT_NODE, [JSON.stringify(opts), String(n - 1)], {
-        execArgv: ['--expose-gc'],
-        stdio: 'inherit',
-      })
-      children.push(child)
-      const meshed = new Promise((res) =>
-        child.on('message', (m) => {
-          if (m.type === 'meshed') res(BigInt(m.at))
-        }),
-      )
-      child.on('message', (m) => {
-        if (m.type === 'ready') resolve({ readyAt: BigInt(m.readyAt), addresses: m.addresses, meshed })
-      })
-      child.once('exit', (code) =>
-        reject(new Error(`a transport process exited (${code}) before it was ready`)),
-      )
-    })
+  const nodes = []
+  const spawnOne = (opts) => {
+    const node = spawnTransportNode(opts, n - 1)
+    nodes.push(node)
+    return node
+  }
   try {
-    const first = await spawnOne(init)
-    const rest = await Promise.all(
-      Array.from({ length: n - 1 }, () => spawnOne({ ...init, bootstrap: first.addresses })),
-    )
+    const first = spawnOne(init)
+    const firstReady = await first.next('ready')
+    const rest = Array.from({ length: n - 1 }, () => spawnOne({ ...init, bootstrap: firstReady.addresses }))
     const all = [first, ...rest]
-    const lastReady = maxBig(all.map((x) => x.readyAt))
+    const ready = [firstReady, ...(await Promise.all(rest.map((x) => x.next('ready'))))]
+    const lastReady = maxBig(ready.map((r) => BigInt(r.readyAt)))
     let timer
     const meshedAt = await Promise.race([
-      Promise.all(all.map((x) => x.meshed)),
+      Promise.all(all.map((x) => x.next('meshed').then((m) => BigInt(m.at)))),
       new Promise((resolve) => {
         timer = setTimeout(() => resolve(null), 120_000)
       }),
@@ -435,7 +418,7 @@ async function transportMesh(n, init) {
     clearTimeout(timer)
     return meshedAt === null ? Number.NaN : ms(maxBig(meshedAt) - lastReady)
   } finally {
-    for (const c of children) c.kill('SIGKILL')
+    for (const x of nodes) x.child.kill('SIGKILL')
   }
 }
 

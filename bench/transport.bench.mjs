@@ -1,33 +1,16 @@
 // Transport figures on 127.0.0.1 with three nodes in separate processes: time to a full
 // mesh after start, publish→all-received latency, request/response latency and throughput
 // over the reused stream, and the RSS of an idle node. `node bench/run.mjs transport`.
-import { fork } from 'node:child_process'
 import { loadavg } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { machine, recordSection, table } from './lib/results.mjs'
+import { spawnTransportNode } from './lib/transport-node.mjs'
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/transport-node.mjs', import.meta.url))
 const GOSSIP_N = 1000
 const REQUEST_N = 5000
 /** ms between publications: 200 messages/s. */
 const GOSSIP_GAP = 5
 
-function spawn(init) {
-  const child = fork(FIXTURE, [JSON.stringify(init), '2'], { execArgv: ['--expose-gc'], stdio: 'inherit' })
-  const waiters = []
-  const inbox = []
-  child.on('message', (msg) => {
-    const i = waiters.findIndex((w) => w.type === msg.type)
-    if (i >= 0) waiters.splice(i, 1)[0].resolve(msg)
-    else inbox.push(msg)
-  })
-  const next = (type) => {
-    const i = inbox.findIndex((m) => m.type === type)
-    if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0])
-    return new Promise((resolve) => waiters.push({ type, resolve }))
-  }
-  return { child, next, send: (msg) => child.send(msg) }
-}
+const spawn = (init) => spawnTransportNode(init, 2)
 
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b)

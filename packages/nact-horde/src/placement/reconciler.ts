@@ -86,10 +86,9 @@ export class Reconciler {
 
   /**
    * A key of the map changed. A child key: that child is examined again. Any other (members,
-   * suspicions, the member list, collection decisions): every child is, if the view they are
-   * decided from changed — a suspicion record rewritten with the same votes, or a member's
-   * record bumped, changes no decision, and examining 100,000 children for it is seconds of
-   * CPU a time on the coordinator in the middle of a failover.
+   * suspicions, the member list, collection decisions): the children whose decisions the view
+   * computed from them now decides differently (see flush) — a suspicion record rewritten with
+   * the same votes, or a member's record bumped, changes no decision and examines no child.
    */
   keyChanged(key: string): void {
     if (key.startsWith(CHILD)) this.dirty.add(key.slice(CHILD.length))
