@@ -88,10 +88,16 @@ export class Cluster {
   constructor(
     readonly network: MemoryNetwork,
     private readonly options: Partial<HordeOptions>,
+    /** The transports' failure timeout, ms: a node's loop blocked for half of it makes it stale. */
+    private readonly failureTimeout = 300,
   ) {}
 
-  static async start(n: number, options: Partial<HordeOptions> = {}): Promise<Cluster> {
-    const c = new Cluster(createMemoryNetwork({ seed: 1 }), options)
+  static async start(
+    n: number,
+    options: Partial<HordeOptions> = {},
+    { failureTimeout = 300 }: { failureTimeout?: number } = {},
+  ): Promise<Cluster> {
+    const c = new Cluster(createMemoryNetwork({ seed: 1 }), options, failureTimeout)
     for (let i = 0; i < n; i++) await c.add()
     await c.settle()
     return c
@@ -99,7 +105,10 @@ export class Cluster {
 
   async add(options: Partial<HordeOptions> = {}): Promise<TestNode> {
     const system = nact.start()
-    const transport = await this.network.createTransport({ failureTimeout: 300, requestTimeout: 2000 })
+    const transport = await this.network.createTransport({
+      failureTimeout: this.failureTimeout,
+      requestTimeout: 2000,
+    })
     const horde = await startHorde(system, {
       name: 'test',
       behaviours,

@@ -75,7 +75,11 @@ describe('joining a cluster that holds many children', () => {
 
 describe('what a membership key change costs the reconciler', () => {
   it('a member-list write that leaves the view as it was re-examines no child; a member crashing re-examines its children, not every child', async () => {
-    cluster = await Cluster.start(3)
+    // The three nodes share this process's event loop, and the crash's work (theirs and this
+    // test's polling) can hold it for 200–250 ms: with the usual 300 ms failure timeout each node
+    // would take that for a stall of its own, distrust its view, and rightly examine every
+    // child twice. A longer timeout keeps this test about what a view change costs.
+    cluster = await Cluster.start(3, {}, { failureTimeout: 1500 })
     const c = cluster
     const ids = await startMany(c, 3000)
     await waitFor(() => c.exactlyOnce(ids), 20_000, 'every child running once')
@@ -98,17 +102,22 @@ describe('what a membership key change costs the reconciler', () => {
     // Without the view check every member-list write examined all 3,000 children on each node.
     for (const [i, n] of after.entries()) expect(n - before[i]!).toBeLessThan(ids.length)
     // A real change of the view: x crashes. Whether x is gone is all that changed for the
-    // decisions: a and b examine x's children (as x goes, as their new records arrive, as
-    // they start: about 2.5 × onX), not every child — a full examination would be every child
-    // plus those records and starts (ids.length + 1.5 × onX at least).
+    // decisions, and only the coordinator fails children over: it examines x's children as x
+    // goes, then again those of its new records that place them on itself, and those as they
+    // start (about 2 × onX); the other examines them only as their new records arrive, and
+    // its share as it starts them (about 1.5 × onX). A full examination would be every child
+    // plus those records and starts (ids.length + 1.5 × onX at least); examining x's children
+    // at both as x goes, or every record the coordinator wrote again, 2.5 × onX at both.
     const onX = x!.localChildren().length
     expect(onX).toBeGreaterThan(ids.length / 6)
+    // The coordinator once x is gone: the standing member with the lowest id.
+    const coordinator = a!.nodeId < b!.nodeId ? 0 : 1
     await c.crash(2)
     await waitFor(() => c.exactlyOnce(ids), 20_000, "x's children running on a and b")
     await waitFor(quiet, 10_000, 'the reconcilers to fall quiet')
     for (const [i, n] of examined().entries()) {
       expect(n - after[i]!).toBeGreaterThanOrEqual(onX)
-      expect(n - after[i]!).toBeLessThan(ids.length + onX / 2)
+      expect(n - after[i]!).toBeLessThan((i === coordinator ? 2.25 : 1.75) * onX)
     }
   }, 60_000)
 })

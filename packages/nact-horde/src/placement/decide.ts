@@ -40,7 +40,7 @@ export type Action =
   | { kind: 'pause' }
   /** Planned move: drain the local copy and assign it (with its state) to `target`. */
   | { kind: 'handoff'; record: ChildRecord; target: string }
-  /** Write `record` if the child's record is still `expected` (fenced). */
+  /** Write `record` over `expected`, the record the decision read (written in the same turn: fenced by that read). */
   | { kind: 'write'; expected: ChildRecord; record: ChildRecord; failover?: boolean }
   /** Forget the child for good (a temporary child whose node is gone): a tombstone. */
   | { kind: 'forget'; expected: ChildRecord }

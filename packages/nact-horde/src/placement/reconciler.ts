@@ -22,6 +22,19 @@ const log = createDebug('horde:reconciler')
  */
 const SLICE = 2000
 
+/**
+ * Local starts begun per turn. Each runs its child's `init` in a nact message of its own, and
+ * Node runs the messages queued in one turn back to back in the next — work that
+ * TURN_BUDGET_MS, spent in this turn, does not see. The children past this wait a turn.
+ */
+const STARTS_PER_TURN = 250
+
+/**
+ * The time one turn may spend examining, ms: a slice of writes (a failover's: 2,000 fenced
+ * writes) took 110–135 ms at 100k children. The ids past it wait a turn.
+ */
+const TURN_BUDGET_MS = 15
+
 /** The events the reconciler raises (forwarded as horde events). */
 export interface ReconcilerEvents {
   conflict(id: string, survivor: string): void
@@ -63,6 +76,8 @@ export class Reconciler {
   /** Stops this node asked for (so the exit is not taken for the child ending by itself). */
   readonly expectedStops = new Set<string>()
   private readonly dirty = new Set<string>()
+  /** Ids taken for examination but left for the next turn (STARTS_PER_TURN reached): examined first. */
+  private carried: string[] = []
   /** Every child must be examined again (an explicit request: the start, a renewed replica id). */
   private dirtyAll = false
   /** A key the view is computed from changed: the children whose decisions the change alters are examined again (see flush). */
@@ -200,10 +215,12 @@ export class Reconciler {
       if (forced || basis !== this.lastBasis) {
         // Taken lazily, a slice per turn: listing 100,000 ids at once is a stall of its own.
         this.pendingAll = this.allIds()
-      } else if (goneChanged || failover !== this.lastFailover) {
+      } else if ((goneChanged || failover !== this.lastFailover) && ctx.coordinator && ctx.canAct) {
         // Only which nodes are gone, or what failing over reads, changed: that decides
         // differently only for children placed on a node gone now or before, and for
-        // tombstones (see viewBasis). A failover examines the lost node's children, not every
+        // tombstones (see viewBasis) — and only at the coordinator that can act: elsewhere
+        // decide() fails nothing over and purges nothing, before or after the change. A
+        // failover examines the lost node's children, at the coordinator alone, not every
         // child. They join the scheduled ones (one walk of the placements).
         for (const id of this.c.replicator.idsPlacedOn(new Set([...gone, ...this.lastGone])))
           this.dirty.add(id)
@@ -213,15 +230,17 @@ export class Reconciler {
       this.lastFailover = failover
       this.lastGone = gone
     }
-    // At most SLICE ids per turn, oldest first, then those of a full examination; the rest wait
-    // for the next turn (with a fresh view): others get to run meanwhile. Ids the actions below
-    // mark dirty again are examined next turn.
-    const ids: string[] = []
+    // At most SLICE ids per turn: those carried over from the last, then the oldest dirty ones,
+    // then those of a full examination; the rest wait for the next turn (with a fresh view):
+    // others get to run meanwhile. Ids the actions below mark dirty again are examined next turn,
+    // and so are the ids left once STARTS_PER_TURN local starts have begun or TURN_BUDGET_MS passed.
+    const ids = this.carried
+    this.carried = []
     // While a full examination runs, it gets half the slice at least: a burst of record changes
     // (a large join) does not hold back a failover's writes.
     const forDirty = this.pendingAll === undefined ? SLICE : SLICE / 2
     for (const id of this.dirty) {
-      if (ids.length === forDirty) break
+      if (ids.length >= forDirty) break
       ids.push(id)
     }
     for (const id of ids) this.dirty.delete(id)
@@ -230,17 +249,27 @@ export class Reconciler {
       if (next.done === true) this.pendingAll = undefined
       else ids.push(next.value)
     }
-    for (const id of ids) {
+    let starts = 0
+    const until = performance.now() + TURN_BUDGET_MS
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!
+      if (starts === STARTS_PER_TURN || (i % 64 === 63 && performance.now() > until)) {
+        this.carried = ids.slice(i)
+        break
+      }
       if (!this.busy.has(id)) {
         this.c.counters.childrenExamined++
         const siblings = this.c.replicator.childSiblings(id)
         if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
         else this.tombstones.delete(id)
-        for (const action of decide(siblings, this.c.local.has(id), ctx)) this.apply(id, action)
+        for (const action of decide(siblings, this.c.local.has(id), ctx)) {
+          if (action.kind === 'run') starts++
+          this.apply(id, action)
+        }
       }
       this.c.router.ready(id)
     }
-    if (this.dirty.size > 0 || this.pendingAll !== undefined) this.scheduleFlush()
+    if (this.dirty.size > 0 || this.carried.length > 0 || this.pendingAll !== undefined) this.scheduleFlush()
     this.c.events.flushed(view)
     for (const w of [...this.waiters]) w()
   }
@@ -253,6 +282,10 @@ export class Reconciler {
 
   // ——— doing ———
 
+  /**
+   * Carries out one decision, in the turn it was taken from the records the map holds (flush):
+   * a write is fenced by that read already (decide() returns at most one write, first).
+   */
   private apply(id: string, a: Action): void {
     switch (a.kind) {
       case 'run':
@@ -268,12 +301,19 @@ export class Reconciler {
       case 'handoff':
         this.act(id, () => this.handOff(id, a.record, a.target))
         return
-      case 'write':
-        if (this.fencedWrite(id, a.expected, a.record) && a.failover === true) {
+      case 'write': {
+        this.c.replicator.write(CHILD + id, a.record)
+        if (a.failover === true) {
           this.c.counters.failovers++
           log('%s: owner %s is gone; reassigned to %s', id, a.expected.node, a.record.node)
         }
+        // The write placed the child on another node and no copy runs here: examined again, it
+        // would decide nothing (a later change of that node's status schedules it anyway). At a
+        // failover that is half the coordinator's examinations.
+        if (a.record.node !== this.c.self && !this.c.local.has(id) && !this.busy.has(id))
+          this.dirty.delete(id)
         return
+      }
       case 'forget':
         this.tombstone(id, a.expected)
         return
