@@ -63,6 +63,9 @@ export const SYNC_CHUNK_BYTES = 64 * 1024
  */
 const MERGE_WRITES = 256
 
+/** The time one turn may spend joining received gossip, ms (see Replicator.drainInbox). */
+const INBOX_BUDGET_MS = 15
+
 /** What the replicator needs from the rest of the horde. */
 export interface ReplicatorComponents {
   transport: Transport
@@ -127,6 +130,10 @@ export class Replicator {
   private readonly placed = new Map<string, string>()
   private readonly perNode = new Map<string, number>()
   private firstSync: { version: number; bytes: number } | undefined
+  /** Gossip and relayed deltas received, not joined yet (see drainInbox); taken from `inboxHead` on. */
+  private inbox: ({ bytes: Uint8Array; from: string; relayed: boolean } | undefined)[] = []
+  private inboxHead = 0
+  private draining = false
 
   constructor(private readonly c: ReplicatorComponents) {}
 
@@ -135,11 +142,20 @@ export class Replicator {
     return { total: this.placed.size, perNode: Object.fromEntries(this.perNode) }
   }
 
-  private changed(key: string): void {
+  /**
+   * The map changed under `key`. `written`: this replica just wrote that value there, so it is
+   * the key's one live value (a local write supersedes every write the replica holds).
+   */
+  private changed(key: string, written?: { value: unknown }): void {
     this.lastChange = performance.now()
     if (key.startsWith(CHILD)) {
       const id = key.slice(CHILD.length)
-      const now = this.placement(id)?.node
+      let now: string | undefined
+      if (written === undefined) now = this.placement(id)?.node
+      else {
+        const rec = readChild(written.value)
+        now = rec === undefined || rec.terminated === true ? undefined : rec.node
+      }
       const was = this.placed.get(id)
       if (now !== was) {
         if (was !== undefined) {
@@ -228,7 +244,7 @@ export class Replicator {
   write(key: string, value: unknown): Delta<unknown> {
     const delta = this.map.set(key, value)
     this.publish(delta, key.startsWith(CHILD))
-    this.changed(key)
+    this.changed(key, { value })
     return delta
   }
 
@@ -366,11 +382,44 @@ export class Replicator {
     }
   }
 
-  /** Gossip handler. */
+  /** Gossip handler: the delta is joined from the inbox (see drainInbox). */
   onGossip(bytes: Uint8Array, from: string): void {
     if (this.stopped) return
     this.c.counters.deltaBytesReceived += bytes.length
-    this.joinFrom(from, bytes)
+    this.enqueue(bytes, from, false)
+  }
+
+  private enqueue(bytes: Uint8Array, from: string, relayed: boolean): void {
+    this.inbox.push({ bytes, from, relayed })
+    if (this.draining) return
+    this.draining = true
+    setImmediate(() => this.drainInbox())
+  }
+
+  /**
+   * Joins received gossip in arrival order, for at most INBOX_BUDGET_MS per turn. A transport
+   * read can hand over many frames at once — a coordinator's failover writes, queued while this
+   * node was busy — and joining them all in that one callback held the loop for 200 ms and more
+   * at 100k children. The rest waits a turn, so timers and replies run between slices.
+   */
+  private drainInbox(budget = INBOX_BUDGET_MS): void {
+    this.draining = false
+    const until = performance.now() + budget
+    const inbox = this.inbox
+    while (this.inboxHead < inbox.length && !this.stopped) {
+      const m = inbox[this.inboxHead]!
+      inbox[this.inboxHead++] = undefined
+      if (m.relayed) this.relayNow(m.bytes, m.from)
+      else this.joinFrom(m.from, m.bytes)
+      if (performance.now() > until) break
+    }
+    if (this.stopped || this.inboxHead === inbox.length) {
+      this.inbox = []
+      this.inboxHead = 0
+    } else {
+      this.draining = true
+      setImmediate(() => this.drainInbox())
+    }
   }
 
   /**
@@ -384,6 +433,10 @@ export class Replicator {
   onRelay(bytes: Uint8Array, from: string): void {
     if (this.stopped) return
     this.c.counters.deltaBytesReceived += bytes.length
+    this.enqueue(bytes, from, true)
+  }
+
+  private relayNow(bytes: Uint8Array, from: string): void {
     const delta = this.joinFrom(from, bytes)
     if (delta === undefined) return
     this.c.counters.deltasRelayed += delta.keys.size
@@ -616,6 +669,8 @@ export class Replicator {
 
   /** Sends what is queued for gossip now, then stops gossiping and answering. */
   stop(): void {
+    // What was received is joined (and what this node relays, forwarded) before it goes.
+    if (!this.stopped) this.drainInbox(Number.POSITIVE_INFINITY)
     if (this.gossipTimer !== undefined) {
       clearTimeout(this.gossipTimer)
       // The last writes go to every peer: the relay may not forward them before this node is gone.

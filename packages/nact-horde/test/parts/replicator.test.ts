@@ -1,6 +1,6 @@
 // Anti-entropy between replicators on the memory network: what a joiner and a peer far behind
 // receive, and what a round costs when gossip delivered everything.
-import { AWLWWMap, decodeDelta, encodeDelta } from '@nact-horde/crdt'
+import { AWLWWMap, decodeDelta, encodeDelta, mergeDeltas } from '@nact-horde/crdt'
 import { createMemoryNetwork, type Transport } from '@nact-horde/transport'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Counters, newCounters } from '../../src/observability/counters.js'
@@ -340,9 +340,9 @@ describe('anti-entropy that costs what differs', () => {
       relay: () => undefined,
     })
     nodes.push({ t, r, counters: newCounters() })
-    r.onGossip(encodeDelta(stale), 'peer')
+    r.joinFrom('peer', encodeDelta(stale))
     expect(r.placedOn('n1')).toBe(1)
-    r.onGossip(encodeDelta(failover), 'peer')
+    r.joinFrom('peer', encodeDelta(failover))
     expect(r.map.get('c/x')).toMatchObject({ node: 'n1' })
     expect(changed).toEqual(['c/x', 'c/x'])
     expect(r.placement('x')?.node).toBe('n2')
@@ -374,5 +374,39 @@ describe('anti-entropy that costs what differs', () => {
     b.t.publish(a.r.relayTopic(a.t.nodeId), encodeDelta(source.state()))
     await waitFor(() => c.r.map.size === 5, 5000, 'the relayed state at c')
     expect(a.counters.deltasRelayed).toBe(5)
+  })
+
+  it('a burst of gossip is joined in order over several turns, not in the callback that received it; stop() joins what is left', async () => {
+    const net = createMemoryNetwork({ seed: 31 })
+    const a = await node(net)
+    // 200 deltas of 256 records each, written elsewhere, then one that overwrites the first
+    // record: received at once, as a transport read can hand over many frames.
+    const source = new AWLWWMap<unknown>({ replicaId: 'source' })
+    const burst: Uint8Array[] = []
+    for (let d = 0; d < 200; d++) {
+      const writes = []
+      for (let i = 0; i < 256; i++) writes.push(source.set(`c/b-${d * 256 + i}`, record(i)))
+      burst.push(encodeDelta(mergeDeltas(writes)))
+    }
+    burst.push(encodeDelta(source.set('c/b-0', { ...record(0), epoch: 2 })))
+    const total = 200 * 256
+    for (const bytes of burst) a.r.onGossip(bytes, 'source')
+    expect(a.r.map.size).toBe(0)
+    // One turn joins a slice (INBOX_BUDGET_MS of work), not all 51,200 records.
+    await new Promise((r) => setImmediate(r))
+    const afterOneTurn = a.r.map.size
+    expect(afterOneTurn).toBeGreaterThan(0)
+    expect(afterOneTurn).toBeLessThan(total)
+    await waitFor(() => a.r.map.size === total, 20_000, 'every record joined')
+    // In arrival order: the overwrite came last and is what the map holds.
+    expect(a.r.map.get('c/b-0')).toMatchObject({ epoch: 2 })
+    expect(a.counters.deltaBytesReceived).toBe(burst.reduce((n, b) => n + b.length, 0))
+
+    // Received but not joined when the replicator stops: joined then, not dropped.
+    const late = source.set('c/late', record(1))
+    a.r.onGossip(encodeDelta(late), 'source')
+    expect(a.r.map.has('c/late')).toBe(false)
+    a.r.stop()
+    expect(a.r.map.has('c/late')).toBe(true)
   })
 })
