@@ -41,12 +41,15 @@ export function syncPair<V>(
     const m1 = la.generate()
     if (m1) {
       bytes += m1.length
-      if (!opts.lose?.(messages++)) lb.receive(m1)
+      // Not `lose?.(messages++)`: an optional call skips its arguments, and nothing was counted.
+      if (!opts.lose?.(messages)) lb.receive(m1)
+      messages++
     }
     const m2 = lb.generate()
     if (m2) {
       bytes += m2.length
-      if (!opts.lose?.(messages++)) la.receive(m2)
+      if (!opts.lose?.(messages)) la.receive(m2)
+      messages++
     }
     if (!m1 && !m2) return { rounds: round, bytes, messages }
   }
