@@ -446,9 +446,12 @@ export class AWLWWMap<V = Value> {
     for (const [peer, l] of this.links) if (peer !== except) l.observe(delta)
   }
 
-  /** Wakes every link ({@link SyncLink.wake}): for a broadcast that could not be sent after all. */
+  /**
+   * Wakes every link ({@link SyncLink.wake}) for a broadcast that could not be sent after all:
+   * what it carried is not on its way, so the assumptions expire.
+   */
   wakeLinks(): void {
-    for (const l of this.links.values()) l.wake()
+    for (const l of this.links.values()) l.wake({ expireAssumptions: true })
   }
 
   // ——— compaction: retiring the replica ids of processes that are gone ———

@@ -119,6 +119,11 @@ export class SyncLink<V> {
   private owe = false
   private peerAhead = false
   private quietAt = -1
+  /**
+   * The peer's latest report lacked only writes it is assumed to have (sent to it, or
+   * broadcast: on their way): agreement but for writes in flight (see {@link SyncLink.settled}).
+   */
+  private agreedInFlight = false
   /** Nodes whose 16 children's hashes go in the next message, as (level, prefix). */
   private pendingNodes: [number, number][] = []
   private pendingListings: [number, number][] = []
@@ -151,24 +156,36 @@ export class SyncLink<V> {
 
   /**
    * True when the link needs no exchange for its own sake: the two replicas agreed at least
-   * once since the link was created or woken, nothing is owed to the peer, the peer is not
-   * ahead, and no repair is queued. Changes since the agreement do not unsettle it — a link
-   * can be settled without being {@link SyncLink.idle}. For a caller that broadcasts every
-   * write ({@link AWLWWMap.broadcast}): it runs exchanges on the links that are not settled,
-   * and audits the settled ones that are not idle now and then ({@link SyncLink.wake}), which
-   * finds what the broadcast lost, and spends no exchange on what it delivered.
+   * once since the link was created or woken — or the peer's latest report lacked only writes
+   * it is assumed to have (sent to it, or broadcast: on their way) — nothing is owed to the
+   * peer, the peer is not ahead, and no repair is queued. Changes since do not unsettle it — a
+   * link can be settled without being {@link SyncLink.idle}. For a caller that broadcasts
+   * every write ({@link AWLWWMap.broadcast}): it runs exchanges on the links that are not
+   * settled, and audits the settled ones that are not idle now and then ({@link SyncLink.wake}),
+   * which finds what the broadcast lost, and spends no exchange on what it delivered — nor on
+   * writes still on their way while writes keep coming (replicas are then never equal at any
+   * one moment).
    */
   get settled(): boolean {
-    return this.quietAt >= 0 && !this.owe && !this.ahead() && !this.hasPending()
+    return (this.quietAt >= 0 || this.agreedInFlight) && !this.owe && !this.ahead() && !this.hasPending()
   }
 
   /**
    * Makes the link neither idle nor settled until its next exchange ends in agreement: an
-   * audit. The exchange costs one round trip when both replicas are equal, and repairs what
-   * they lack otherwise.
+   * audit. The exchange costs one round trip when both replicas are equal. A write the peer is
+   * assumed to have (sent, broadcast) and that its report lacks is taken to be on its way, and
+   * sent only if a second report lacks it too — the next audit, while writes keep coming.
+   * `expireAssumptions`: no such write can still be on its way (the map has been quiet for
+   * longer than a broadcast takes, or the broadcast failed): one report lacking it is enough,
+   * and the audit repairs it in its second round trip.
    */
-  wake(): void {
+  wake(options: { expireAssumptions?: boolean } = {}): void {
     this.quietAt = -1
+    this.agreedInFlight = false
+    if (options.expireAssumptions === true) {
+      this.assumedOld.merge(this.assumedNew)
+      this.assumedNew = new CausalContext()
+    }
   }
 
   /**
@@ -389,6 +406,7 @@ export class SyncLink<V> {
     // Assumptions this report confirms are facts now; those it does not get one more report.
     this.assumedOld = CausalContext.fromRanges(this.assumedNew.minus(msg.context))
     this.assumedNew = new CausalContext()
+    this.agreedInFlight = false
     if (this.equalToPeer()) {
       if (msg.eq) {
         this.quietAt = m.version
@@ -396,11 +414,18 @@ export class SyncLink<V> {
       } else {
         this.owe = true
       }
-    } else {
+    } else if (m.context.equals(msg.context)) {
       this.owe = true
       // Both have seen the same writes yet differ: some write is superseded on one side
       // only. Find it by comparing the digest trees, starting below the root.
-      if (!this.hasPending() && m.context.equals(msg.context)) this.pendingNodes.push([0, 0])
+      if (!this.hasPending()) this.pendingNodes.push([0, 0])
+    } else if (!this.hasPending() && this.lacking().size === 0) {
+      // The peer lacks only writes it is assumed to have, and whatever it has that this
+      // replica lacks makes the link `behind` until it arrives: nothing to say for now.
+      this.agreedInFlight = true
+      this.owe = false
+    } else {
+      this.owe = true
     }
     return diffs
   }

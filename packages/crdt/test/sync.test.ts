@@ -330,6 +330,53 @@ describe('broadcast writes: settled links and audits', () => {
     expect(syncPair(y, x).messages).toBeLessThanOrEqual(2)
   })
 
+  it('amid writes on their way: a report lacking only broadcast writes leaves the audited link settled (not idle); a peer ahead of it, behind until its write lands', () => {
+    const { a, b } = pair()
+    syncPair(a, b)
+    // a's write, broadcast (on its way to b); b's write, on its way to a (b broadcast it).
+    a.broadcast(a.set('from-a', 'v'))
+    const toA = b.set('from-b', 'w')
+    b.broadcast(toA)
+    // a audits b: one exchange, each side's report lacking the other's write in flight.
+    a.link('b').wake()
+    b.link('a').receive(a.link('b').generate()!)
+    a.link('b').receive(b.link('a').generate()!)
+    expect(a.link('b').hasToSend()).toBe(false)
+    expect(a.link('b').behind).toBe(true)
+    expect(a.link('b').settled).toBe(false)
+    // b's write lands: a's link is settled, not idle, and nothing was sent twice.
+    a.join(decodeDelta(encodeDelta(toA)))
+    expect(a.link('b').behind).toBe(false)
+    expect(a.link('b').settled).toBe(true)
+    expect(a.link('b').idle).toBe(false)
+    // The sync contract still holds: generate() speaks until both are equal.
+    expect(syncPair(a, b).messages).toBeGreaterThan(0)
+    expect(a.toMap()).toEqual(b.toMap())
+  })
+
+  it('a lost broadcast write: a plain audit amid writes leaves it to the next audit; one with expireAssumptions sends it in its second round trip', () => {
+    const audit = (x: AWLWWMap<string>, y: AWLWWMap<string>, expire: boolean) => {
+      x.link(y.replicaId).wake({ expireAssumptions: expire })
+      // x asks, y answers, x answers that: two round trips' worth of messages, at most.
+      y.link(x.replicaId).receive(x.link(y.replicaId).generate()!)
+      x.link(y.replicaId).receive(y.link(x.replicaId).generate()!)
+      const second = x.link(y.replicaId).generate()
+      if (second) y.link(x.replicaId).receive(second)
+    }
+    for (const expire of [false, true]) {
+      const { a, b } = pair()
+      syncPair(a, b)
+      a.broadcast(a.set('lost-to-b', 'v'.repeat(300)))
+      audit(a, b, expire)
+      expect(b.has('lost-to-b'), `expireAssumptions: ${expire}`).toBe(expire)
+      if (!expire) {
+        // The next audit finds b still lacking it: not on its way after all.
+        audit(a, b, false)
+        expect(b.get('lost-to-b')).toBe('v'.repeat(300))
+      }
+    }
+  })
+
   it('wakeLinks wakes every link', () => {
     const { a, b } = pair()
     syncPair(a, b)

@@ -474,9 +474,11 @@ export class Replicator {
    * ahead and no repair is queued (SyncLink.settled): the changes since do not unsettle it.
    * Every write is gossiped to every peer by its writer, and every link assumes its peer got
    * it (`map.broadcast`), so the writes gossip delivers cost no round — not at the writer,
-   * and not at the replicas that received them. One gossip lost is found by an audit: an
-   * exchange on a settled link that is not idle, one round trip when both are equal, after
-   * which any replica holding the write repairs the one without it. Rounds audit one link
+   * and not at the replicas that received them, nor the writes still on their way when a round
+   * runs (a link whose peer lacks only those is settled). One gossip lost is found by an audit:
+   * an exchange on a settled link that is not idle, one round trip when both are equal, after
+   * which any replica holding the write repairs the one without it — at once if the map was
+   * quiet, else at the link's next audit (the first may have seen it on its way). Rounds audit one link
    * each once the map was quiet for AUDIT_GRACE, and one every AUDIT_EVERY rounds while it
    * keeps changing: every link that changed is audited within `peers.length` such rounds (a
    * lost write waits for the first audit of a link between a replica holding it and one
@@ -499,10 +501,9 @@ export class Replicator {
     // of the last moments had the time to arrive by gossip, or every AUDIT_EVERY rounds while
     // writes keep coming: an audit amid writes in flight finds differences that gossip is
     // about to remove, and costs a second exchange to settle them.
+    const quiet = performance.now() - this.lastChange >= AUDIT_GRACE
     const audit =
-      passes.length === 0 &&
-      this.syncing.size === 0 &&
-      (performance.now() - this.lastChange >= AUDIT_GRACE || ++this.busyRounds >= AUDIT_EVERY)
+      passes.length === 0 && this.syncing.size === 0 && (quiet || ++this.busyRounds >= AUDIT_EVERY)
     for (let i = 0; i < n && audit; i++) {
       const peer = peers[(this.auditCursor + i) % n]!
       const link = this.map.link(peer)
@@ -511,7 +512,10 @@ export class Replicator {
       this.auditCursor = (this.auditCursor + i + 1) % n
       this.busyRounds = 0
       this.c.counters.syncAudits++
-      link.wake()
+      // Quiet: what this node broadcast has had the time to land, so a write the peer still
+      // lacks was lost, and this audit repairs it. Amid writes, a write the peer lacks may be
+      // on its way: sent only if the next audit finds it lacking still (see SyncLink.wake).
+      link.wake({ expireAssumptions: quiet })
       passes.push(this.syncWith(peer, isUp))
       break
     }
