@@ -256,6 +256,11 @@ function duplicatesOver(samples) {
 
 // ——— 1. whole-cluster CPU per start ———
 
+/** Anti-entropy exchanges so far, all `nodes` together (metrics count each at both ends). */
+async function syncExchanges(nodes) {
+  return sum((await Promise.all(nodes.map((x) => x.call('metrics')))).map((m) => m.syncRounds)) / 2
+}
+
 async function sectionCpu() {
   const res = []
   const failures = []
@@ -291,6 +296,7 @@ async function sectionCpu() {
       const idleCpu = sum(i1) - sum(i0)
       // The run: sequential starts from one node, until every map places them all.
       await resetLoops(nodes)
+      const sync0 = await syncExchanges(nodes)
       const c0 = await cpuOf(nodes)
       const rt0 = hrNow()
       const seq = await driver.call('startParallel', { n: CFG.seq, prefix: `s${n}`, inFlight: 1 }, 1_800_000)
@@ -299,6 +305,7 @@ async function sectionCpu() {
       await sleep(RUN_TAIL_MS) // the anti-entropy rounds that follow the writes are part of their cost
       const c1 = await cpuOf(nodes)
       const runWall = ms(hrNow() - rt0)
+      const exchanges = (await syncExchanges(nodes)) - sync0
       const seqStall = await stalls(nodes)
       const runCpu = sum(c1) - sum(c0)
       const netCpu = runCpu - idleCpu * (runWall / idleWall)
@@ -318,6 +325,7 @@ async function sectionCpu() {
         n,
         perStart,
         grossPerStart: runCpu / (CFG.seq - seq.failed) / 1000,
+        exchangesPerStart: exchanges / (CFG.seq - seq.failed),
         failed: { warm: w1.failed + warm.failed, seq: seq.failed, par: par.failed },
         errors: { ...w1.errors, ...warm.errors, ...seq.errors, ...par.errors },
         idlePct: (idleCpu / 1000 / idleWall / n) * 100,
@@ -333,7 +341,7 @@ async function sectionCpu() {
         load: `${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
       }
       log(
-        `cpu: ${n} nodes: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; max stall ${fmtStall(seqStall)} / ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
+        `cpu: ${n} nodes: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; max stall ${fmtStall(seqStall)} / ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
       )
       res.push(r)
     } catch (err) {
@@ -350,6 +358,7 @@ async function sectionCpu() {
     `${r.perStart.toFixed(2)} ms`,
     r === base ? '1' : `${(r.perStart / base.perStart).toFixed(2)}×`,
     `${r.grossPerStart.toFixed(2)} ms (idle ${r.idlePct.toFixed(1)} %/node)`,
+    r.exchangesPerStart.toFixed(3),
     fmtS(r.seqMs),
     `${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} ms`,
     `${fmtStall(r.seqStall)} / ${fmtStall(r.parStall)}`,
@@ -368,12 +377,13 @@ async function sectionCpu() {
   record(
     'scale-cpu',
     'scale: whole-cluster CPU per start',
-    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. Per cluster size: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${STALL_NOTE}`,
+    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. Per cluster size: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${STALL_NOTE}`,
     [
       'cluster',
       'CPU per start (net of idle)',
       `ratio to ${base.n}`,
       'gross (idle CPU)',
+      'anti-entropy exchanges per start',
       `${fmtN(CFG.seq)} sequential`,
       `start p50 / p99, ${IN_FLIGHT} in flight`,
       'max stall, sequential / in flight',

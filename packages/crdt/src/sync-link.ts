@@ -421,9 +421,11 @@ export class SyncLink<V> {
       if (!this.hasPending()) this.pendingNodes.push([0, 0])
     } else if (!this.hasPending() && this.lacking().size === 0) {
       // The peer lacks only writes it is assumed to have, and whatever it has that this
-      // replica lacks makes the link `behind` until it arrives: nothing to say for now.
+      // replica lacks makes the link `behind` until it arrives: nothing to say for now. Not
+      // idle, though: the two differ, so an audit still comes to this link.
       this.agreedInFlight = true
       this.owe = false
+      this.quietAt = -1
     } else {
       this.owe = true
     }

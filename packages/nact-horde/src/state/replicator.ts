@@ -154,7 +154,7 @@ export class Replicator {
       if (written === undefined) now = this.placement(id)?.node
       else {
         const rec = readChild(written.value)
-        now = rec === undefined || rec.terminated === true ? undefined : rec.node
+        now = livePlacement(rec === undefined ? [] : [rec])?.node
       }
       const was = this.placed.get(id)
       if (now !== was) {
@@ -365,6 +365,12 @@ export class Replicator {
    */
   joinFrom(from: string, bytes: Uint8Array): Delta<unknown> | undefined {
     if (this.stopped || !this.c.admits(from)) return undefined
+    return this.joinAdmitted(from, bytes)
+  }
+
+  /** {@link Replicator.joinFrom} of bytes `from` was admitted to send when they arrived. */
+  private joinAdmitted(from: string, bytes: Uint8Array): Delta<unknown> | undefined {
+    if (this.stopped) return undefined
     try {
       // Deltas come from their writer (gossip, a start's reply, a replicated write) or from the
       // relay, which joined them before it forwarded them: either way `from` holds them, and
@@ -382,9 +388,9 @@ export class Replicator {
     }
   }
 
-  /** Gossip handler: the delta is joined from the inbox (see drainInbox). */
+  /** Gossip handler: the delta is joined from the inbox (see drainInbox), if `from` is admitted now. */
   onGossip(bytes: Uint8Array, from: string): void {
-    if (this.stopped) return
+    if (this.stopped || !this.c.admits(from)) return
     this.c.counters.deltaBytesReceived += bytes.length
     this.enqueue(bytes, from, false)
   }
@@ -399,8 +405,9 @@ export class Replicator {
   /**
    * Joins received gossip in arrival order, for at most INBOX_BUDGET_MS per turn. A transport
    * read can hand over many frames at once — a coordinator's failover writes, queued while this
-   * node was busy — and joining them all in that one callback held the loop for 200 ms and more
-   * at 100k children. The rest waits a turn, so timers and replies run between slices.
+   * node was busy — and joining them all in that one callback was a survivor's longest stall
+   * in a failover at 100k children. The rest waits a turn, so timers and replies run between
+   * slices.
    */
   private drainInbox(budget = INBOX_BUDGET_MS): void {
     this.draining = false
@@ -410,16 +417,31 @@ export class Replicator {
       const m = inbox[this.inboxHead]!
       inbox[this.inboxHead++] = undefined
       if (m.relayed) this.relayNow(m.bytes, m.from)
-      else this.joinFrom(m.from, m.bytes)
+      else this.joinAdmitted(m.from, m.bytes)
       if (performance.now() > until) break
     }
     if (this.stopped || this.inboxHead === inbox.length) {
       this.inbox = []
       this.inboxHead = 0
-    } else {
-      this.draining = true
-      setImmediate(() => this.drainInbox())
+      return
     }
+    // A backlog that never empties must not keep every frame it ever held.
+    if (this.inboxHead > 1024 && this.inboxHead > inbox.length / 2) {
+      this.inbox = inbox.slice(this.inboxHead)
+      this.inboxHead = 0
+    }
+    this.draining = true
+    setImmediate(() => this.drainInbox())
+  }
+
+  /**
+   * Resolves once no received gossip waits in the inbox. A sync message is read after it: gossip
+   * still queued would make the peer's report show this replica behind on writes it already
+   * holds, and the pass would pull them a second time.
+   */
+  private async inboxJoined(): Promise<void> {
+    while (this.inboxHead < this.inbox.length && !this.stopped)
+      await new Promise<void>((r) => setImmediate(r))
   }
 
   /**
@@ -431,13 +453,13 @@ export class Replicator {
    * window leave merged with this node's own (see flushGossip).
    */
   onRelay(bytes: Uint8Array, from: string): void {
-    if (this.stopped) return
+    if (this.stopped || !this.c.admits(from)) return
     this.c.counters.deltaBytesReceived += bytes.length
     this.enqueue(bytes, from, true)
   }
 
   private relayNow(bytes: Uint8Array, from: string): void {
-    const delta = this.joinFrom(from, bytes)
+    const delta = this.joinAdmitted(from, bytes)
     if (delta === undefined) return
     this.c.counters.deltasRelayed += delta.keys.size
     // Small deltas (a writer's few writes of a window) are merged with the others; a large one
@@ -453,8 +475,10 @@ export class Replicator {
   }
 
   /** Anti-entropy request handler: one message in, one out. */
-  onSync(bytes: Uint8Array, from: string): Uint8Array {
+  async onSync(bytes: Uint8Array, from: string): Promise<Uint8Array> {
     if (this.stopped || !this.c.admits(from)) return new Uint8Array(0)
+    await this.inboxJoined()
+    if (this.stopped) return new Uint8Array(0)
     const link = this.map.link(from)
     this.c.counters.syncRounds++
     this.c.counters.syncBytesReceived += bytes.length
@@ -599,6 +623,9 @@ export class Replicator {
   private async pass(peer: string, isUp: (peer: string) => boolean, push: boolean): Promise<void> {
     const options = push ? {} : { pushBytes: PUSH_BYTES }
     let exchanged = false
+    // A push is for this node's latest writes, which it broadcast: the peer is assumed to have
+    // them, and they would be sent only after a second report lacking them — too late.
+    if (push) this.map.link(peer).wake({ expireAssumptions: true })
     try {
       for (let round = 0; round < MAX_SYNC_ROUNDS && isUp(peer); round++) {
         const link = this.map.link(peer)
@@ -613,6 +640,7 @@ export class Replicator {
         })
         exchanged = true
         this.c.counters.syncBytesReceived += reply.length
+        await this.inboxJoined()
         // The reply passes the same admission as everything else (the member list may have changed).
         if (this.stopped || !this.c.admits(peer)) return
         if (reply.length > 0) this.react(link.receive(reply))
