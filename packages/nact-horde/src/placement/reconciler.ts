@@ -236,6 +236,8 @@ export class Reconciler {
     // and so are the ids left once STARTS_PER_TURN local starts have begun or TURN_BUDGET_MS passed.
     const ids = this.carried
     this.carried = []
+    // A carried id marked dirty again since is examined once, now.
+    for (const id of ids) this.dirty.delete(id)
     // While a full examination runs, it gets half the slice at least: a burst of record changes
     // (a large join) does not hold back a failover's writes.
     const forDirty = this.pendingAll === undefined ? SLICE : SLICE / 2
