@@ -10,8 +10,6 @@ const REQUEST_N = 5000
 /** ms between publications: 200 messages/s. */
 const GOSSIP_GAP = 5
 
-const spawn = (init) => spawnTransportNode(init, 2)
-
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]
@@ -20,10 +18,10 @@ const ms = (x) => `${x.toFixed(3)} ms`
 
 /** A 3-node cluster with `init`: mesh time, idle RSS, gossip latencies, request figures. */
 async function measure(init) {
-  const a = spawn(init)
+  const a = spawnTransportNode(init)
   const readyA = await a.next('ready')
-  const b = spawn({ ...init, bootstrap: readyA.addresses })
-  const c = spawn({ ...init, bootstrap: readyA.addresses })
+  const b = spawnTransportNode({ ...init, bootstrap: readyA.addresses })
+  const c = spawnTransportNode({ ...init, bootstrap: readyA.addresses })
   const [readyB, readyC] = await Promise.all([b.next('ready'), c.next('ready')])
   const meshedAt = (await Promise.all([a, b, c].map((n) => n.next('meshed')))).map((m) => Number(m.at))
   // hrtime in ns as Number: exact to the ns for 100 days of uptime.

@@ -134,6 +134,8 @@ export class Replicator {
   private inbox: ({ bytes: Uint8Array; from: string; relayed: boolean } | undefined)[] = []
   private inboxHead = 0
   private draining = false
+  /** Called once the inbox is empty (see inboxJoined). */
+  private inboxWaiters: (() => void)[] = []
 
   constructor(private readonly c: ReplicatorComponents) {}
 
@@ -423,6 +425,9 @@ export class Replicator {
     if (this.stopped || this.inboxHead === inbox.length) {
       this.inbox = []
       this.inboxHead = 0
+      const waiters = this.inboxWaiters
+      this.inboxWaiters = []
+      for (const w of waiters) w()
       return
     }
     // A backlog that never empties must not keep every frame it ever held.
@@ -439,9 +444,9 @@ export class Replicator {
    * still queued would make the peer's report show this replica behind on writes it already
    * holds, and the pass would pull them a second time.
    */
-  private async inboxJoined(): Promise<void> {
-    while (this.inboxHead < this.inbox.length && !this.stopped)
-      await new Promise<void>((r) => setImmediate(r))
+  private inboxJoined(): Promise<void> {
+    if (this.inboxHead === this.inbox.length || this.stopped) return Promise.resolve()
+    return new Promise((resolve) => this.inboxWaiters.push(resolve))
   }
 
   /**

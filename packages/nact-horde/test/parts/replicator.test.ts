@@ -74,6 +74,15 @@ const roundOf = (nodes: Node[], extra: string[] = []) =>
     ),
   )
 
+/** Three empty replicators after five anti-entropy rounds (every link has exchanged). */
+async function threeAfterRounds(seed: number) {
+  const net = createMemoryNetwork({ seed })
+  const old = [await node(net), await node(net), await node(net)] as [Node, Node, Node]
+  const rounds = () => roundOf(old)
+  for (let k = 0; k < 5; k++) await rounds()
+  return { net, old, rounds }
+}
+
 /** Whether `pred` holds of every link between two of `nodes`. */
 const everyLink = (nodes: Node[], pred: (link: ReturnType<Replicator['map']['link']>) => boolean) =>
   nodes.every((x) => nodes.every((y) => x === y || pred(x.r.map.link(y.t.nodeId))))
@@ -199,11 +208,8 @@ describe('anti-entropy that costs what differs', () => {
   })
 
   it('a write whose gossip was lost is still repaired by the audits while writes keep coming', async () => {
-    const net = createMemoryNetwork({ seed: 37 })
-    const old = [await node(net), await node(net), await node(net)]
-    const [a, b, c] = old as [Node, Node, Node]
-    const rounds = () => roundOf(old)
-    for (let k = 0; k < 5; k++) await rounds()
+    const { net, old, rounds } = await threeAfterRounds(37)
+    const [a, b, c] = old
     net.setLink(a.t.nodeId, c.t.nodeId, { loss: 1 })
     a.r.write('c/lost-to-c', record(1))
     await waitFor(() => b.r.map.has('c/lost-to-c'), 5000, 'gossip reached b')
@@ -225,11 +231,8 @@ describe('anti-entropy that costs what differs', () => {
   })
 
   it('a write whose gossip was lost is repaired by the audits', async () => {
-    const net = createMemoryNetwork({ seed: 11 })
-    const old = [await node(net), await node(net), await node(net)]
-    const [a, b, c] = old as [Node, Node, Node]
-    const rounds = () => roundOf(old)
-    for (let k = 0; k < 5; k++) await rounds()
+    const { net, old, rounds } = await threeAfterRounds(11)
+    const [a, b, c] = old
     expect(everyLink(old, (l) => l.idle)).toBe(true)
     // Every message between a and c is lost while a writes: c never gets the gossip.
     net.setLink(a.t.nodeId, c.t.nodeId, { loss: 1 })
