@@ -489,4 +489,44 @@ describe('anti-entropy that costs what differs', () => {
     a.r.stop()
     expect(a.r.map.has('c/late')).toBe(true)
   })
+
+  it('gossip admitted when it arrives is joined even if its sender is refused before the inbox drains; a sync message is read only after the queued gossip', async () => {
+    const net = createMemoryNetwork({ seed: 43 })
+    let admitted = true
+    const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
+    const r = new Replicator({
+      transport: t,
+      counters: newCounters(),
+      topic: TOPIC,
+      syncProtocol: SYNC,
+      requestTimeout: 5000,
+      admits: () => admitted,
+      changed: () => {},
+      relay: () => undefined,
+    })
+    nodes.push({ t, r, counters: newCounters() })
+    const source = new AWLWWMap<unknown>({ replicaId: 'source' })
+    const burst: Uint8Array[] = []
+    for (let d = 0; d < 50; d++) {
+      const writes = []
+      for (let i = 0; i < 256; i++) writes.push(source.set(`c/a-${d * 256 + i}`, record(i)))
+      burst.push(encodeDelta(mergeDeltas(writes)))
+    }
+    for (const bytes of burst) r.onGossip(bytes, 'source')
+    // A sync request from the same peer, while the burst waits in the inbox: its reply is made
+    // once every queued record is joined, so the report it carries is not behind on them.
+    const peer = new AWLWWMap<unknown>({ replicaId: 'peer' })
+    peer.join(source.state())
+    const reply = r.onSync(peer.link('source').generate()!, 'source')
+    expect(r.map.size).toBe(0)
+    // The member list changes: the sender is refused from now on, but what it sent before stays.
+    admitted = false
+    await reply
+    expect(r.map.size).toBe(50 * 256)
+    // Refused on arrival: not queued, not counted.
+    const before = r.map.size
+    r.onGossip(encodeDelta(source.set('c/late', record(1))), 'source')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(r.map.size).toBe(before)
+  })
 })
