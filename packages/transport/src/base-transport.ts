@@ -82,6 +82,7 @@ export abstract class BaseTransport extends EventTarget {
     droppedMalformed: 0,
     droppedLoss: 0,
     peerIdMismatches: 0,
+    introductions: 0,
   }
   protected readonly upPeers = new Set<string>()
   protected stopped = false

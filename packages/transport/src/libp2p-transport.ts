@@ -216,6 +216,12 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   /** Dials of discovered peers in flight. */
   private dialsInFlight = 0
   private readonly listenAddrs = new Map<string, string[]>()
+  /**
+   * Peers another node introduced to this one (a peer-exchange frame) that are not up yet: when one comes up, this node is not its introducer (see maybeIntroduce).
+   */
+  private readonly heard = new Set<string>()
+  /** Up peers whose introduction was decided (made or skipped) since they came up. */
+  private readonly introduced = new Set<string>()
   private resolveTimer: ReturnType<typeof setInterval> | undefined
   private readonly redialContext: RedialContext
   private readonly peerIds = new Map<string, PeerId>()
@@ -292,7 +298,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         peerId.toString(),
         listenAddrs.map((a) => a.toString()),
       )
-      this.exchangePeers(peerId.toString())
+      this.maybeIntroduce(peerId.toString())
     })
     node.services.pubsub.addEventListener('message', (e) => {
       const msg = e.detail
@@ -640,6 +646,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.sessions.delete(id)
     if (session !== undefined) for (const c of session.channels) c.stream.abort(new Error('disconnected'))
     this.markDown(id, 'disconnected', true)
+    this.introduced.delete(id)
     this.known.get(id)?.redial.lost()
     for (const t of this.targets.values()) if (t.peer === id) t.redial.lost()
   }
@@ -711,15 +718,32 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     }
   }
 
+  /**
+   * Once a peer is both up and identified, and once per time it comes up: introduces it
+   * (exchangePeers) unless another node introduced it to this one first. The node a newcomer
+   * dials first (its seed) has not heard of it, and introduces it to every peer and every peer
+   * to it; the others hear of it from that introduction, and do not repeat it when the
+   * newcomer reaches them. Each node introducing each peer it reaches to all the others cost a
+   * forming mesh n³ frames, all but n² of them telling a node what it knew.
+   */
+  private maybeIntroduce(id: string): void {
+    if (!this.upPeers.has(id) || !this.listenAddrs.has(id) || this.introduced.has(id)) return
+    this.introduced.add(id)
+    if (this.heard.delete(id)) return
+    this.exchangePeers(id)
+  }
+
   /** Tells a newly identified peer about the others, and the others about it. */
   private exchangePeers(id: string): void {
     const addrs = this.listenAddrs.get(id)
     const others = [...this.upPeers].filter((p) => p !== id && this.listenAddrs.has(p))
     if (others.length > 0) {
+      this.counters.introductions++
       void this.sendTo(id, encodePeers(others.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))))
     }
     if (addrs !== undefined && addrs.length > 0) {
       const frame = encodePeers([{ id, addrs }])
+      this.counters.introductions += others.length
       for (const p of others) void this.sendTo(p, frame)
     }
   }
@@ -766,6 +790,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       // Silent past the failure timeout (no TCP reset seen): down, and drop the connection
       // so a fresh one is dialled if it comes back.
       this.markDown(id, `silent for ${this.options.failureTimeout} ms`)
+      this.introduced.delete(id)
       this.sessions.delete(id)
       this.node.hangUp(this.peerIdOf(id)).catch(() => {})
     }
@@ -794,8 +819,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       this.remember(channel.peerId)
       // Make sure we have our own channel to it too (for heartbeats and requests).
       this.outbound(channel.peerId).catch(() => {})
-      // Identify may have finished before it was up: introduce it now (idempotent).
-      this.exchangePeers(peer)
+      // Identify may have finished before it was up.
+      this.maybeIntroduce(peer)
     }
     switch (frame.type) {
       case FRAME_REQUEST: {
@@ -831,6 +856,11 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         return
       case FRAME_PEERS:
         for (const p of frame.peers.slice(0, 256)) {
+          if (p.id !== this.nodeId && !this.upPeers.has(p.id)) {
+            // Bounded: an id heard of and never up costs at most an introduction made twice.
+            if (this.heard.size >= 4096) this.heard.clear()
+            this.heard.add(p.id)
+          }
           try {
             this.discovered(
               this.peerIdOf(p.id),

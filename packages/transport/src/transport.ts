@@ -97,6 +97,11 @@ export interface TransportStats {
   droppedLoss: number
   /** Connections refused because a bootstrap address's `/p2p/<id>` named another node (libp2p only). */
   peerIdMismatches: number
+  /**
+   * Peer-exchange frames sent (libp2p only): a peer this node reached without another node
+   * having introduced it is told of this node's other peers, and they of it, one frame each.
+   */
+  introductions: number
 }
 
 /** Options of addEventListener (Node's, without depending on the DOM lib). */

@@ -65,6 +65,28 @@ describe('libp2p transport', () => {
     expect(new TextDecoder().decode(await b!.request(c!.nodeId, '/who/1', bytes()))).toBe(b!.nodeId)
   })
 
+  it('a mesh formed from one seed is introduced by the seed alone: n² peer-exchange frames, not n³', async () => {
+    const n = 6
+    const [seed] = track(await createTransport())
+    const rest = track(
+      ...(await Promise.all(
+        Array.from({ length: n - 1 }, () => createTransport({ bootstrap: seed!.addresses })),
+      )),
+    )
+    const all = [seed!, ...rest]
+    await waitFor(() => all.every((t) => t.peers().length === n - 1), 15_000, 'no full mesh')
+    // The seed introduces the k-th newcomer it reaches to the k − 1 before it, and them to it
+    // (one frame listing them all).
+    const seedBound = n - 2 + ((n - 1) * (n - 2)) / 2
+    expect(seed!.stats().introductions).toBeGreaterThan(0)
+    expect(seed!.stats().introductions).toBeLessThanOrEqual(seedBound)
+    // The others introduce the seed (when they reach it they know of nobody else) and, only
+    // if a newcomer reaches them before the seed's introduction of it, that newcomer. Each
+    // introducing every peer it reaches to every other would be about n²/2 frames each.
+    const others = rest.reduce((sum, t) => sum + t.stats().introductions, 0)
+    expect(others).toBeLessThanOrEqual(2 * (n - 1))
+  })
+
   it('reports a SIGKILLed node in another process down within 1 s, a frozen one after failureTimeout, and reconnects when it thaws', async () => {
     const [a] = track(await createTransport({ failureTimeout: 600 }))
     const killed = await spawnNode({ failureTimeout: 600, bootstrap: a!.addresses })
