@@ -240,6 +240,50 @@ describe('joining', () => {
   })
 })
 
+describe('join grace while the mesh forms', () => {
+  it('a member not reached yet stays uninitialized while new members keep being reached, and is suspected joinGrace after the last', async () => {
+    const joinGrace = 400
+    cluster = await Cluster.start(2, { joinGrace })
+    const b = cluster.nodes[1]!
+    cluster.network.partition(['fresh'], [b.horde.nodeId])
+    const system = nact.start()
+    const transport = await cluster.network.createTransport({ nodeId: 'fresh', failureTimeout: 300 })
+    const fresh = await startHorde(system, {
+      name: 'test',
+      behaviours,
+      transport,
+      syncInterval: 50,
+      joinGrace,
+    })
+    cluster.nodes.push({ horde: fresh, system, alive: true })
+    const statusOfB = () => fresh.members().find((m) => m.nodeId === b.horde.nodeId)?.status
+    await waitFor(() => statusOfB() !== undefined, 2000, 'fresh to hear of b')
+    const heardAt = Date.now()
+    // A mesh still forming: fresh reaches a member it never reached before at least every
+    // joinGrace / 2, for three join graces. b, which it cannot reach, is late, not lost.
+    const statuses: (string | undefined)[] = []
+    let lastReached = heardAt
+    while (Date.now() - heardAt < 3 * joinGrace) {
+      const node = await cluster.add({ joinGrace })
+      await waitFor(
+        () => transport.peers().includes(node.horde.nodeId),
+        2000,
+        'fresh to reach the new member',
+      )
+      lastReached = Date.now()
+      statuses.push(statusOfB())
+      // The pace of the arrivals (the stimulus), then the status once more before the next.
+      await new Promise((r) => setTimeout(r, joinGrace / 4))
+      statuses.push(statusOfB())
+    }
+    expect(statuses.length).toBeGreaterThanOrEqual(4)
+    expect(statuses.every((s) => s === 'uninitialized')).toBe(true)
+    // Nobody new is reached: the grace ends joinGrace after the last member reached first.
+    await waitFor(() => statusOfB() === 'suspected', 4 * joinGrace, 'b to be suspected')
+    expect(Date.now() - lastReached).toBeGreaterThanOrEqual(joinGrace - 100)
+  })
+})
+
 describe('dead members', () => {
   it('with auto membership a member dead past deadMemberTimeout leaves the member list everywhere', async () => {
     cluster = await Cluster.start(3, { deadMemberTimeout: 200 })

@@ -54,6 +54,11 @@ export class Membership {
   private readonly known = new Set<string>()
   /** Members never reached, within their join grace (cleared by timers). */
   private readonly inGrace = new Set<string>()
+  /**
+   * When this node last reached a peer it had never reached before (Date.now()): a mesh still
+   * forming. The join grace lasts until `joinGrace` after it (see keyChanged).
+   */
+  private lastFirstReach = Number.NEGATIVE_INFINITY
   private readonly timers = new Set<NodeJS.Timeout>()
   /** When each member was first seen dead (for reaping). */
   private readonly deadSince = new Map<string, number>()
@@ -128,6 +133,7 @@ export class Membership {
     this.checkLag()
     if (this.stopped || this.up.has(nodeId)) return
     this.up.add(nodeId)
+    if (!this.seenUp.has(nodeId)) this.lastFirstReach = Date.now()
     this.seenUp.add(nodeId)
     this.lostAs.delete(nodeId)
     this.inGrace.delete(nodeId)
@@ -218,14 +224,27 @@ export class Membership {
     if (nodeId !== this.c.transport.nodeId && !this.seenUp.has(nodeId) && !this.up.has(nodeId)) {
       // A member known from the map but never connected to — this node just started, or the
       // member just joined and its record came before its connection — is not suspected
-      // until its join grace ends.
+      // until its join grace ends: `joinGrace` after this node heard of it, and no sooner
+      // than `joinGrace` after this node last reached a member it had never reached. While
+      // connections keep coming up, the mesh is still forming (on a loaded host, 24 nodes
+      // took 20–40 s to mesh): the members not reached yet are late, not lost, and
+      // suspecting them had each node write a new vote at every connection, and had members
+      // voted down that had never failed.
       this.inGrace.add(nodeId)
-      this.later(this.c.joinGrace, () => {
-        if (!this.inGrace.delete(nodeId)) return
-        this.cached = undefined
-        this.c.changed()
-      })
+      this.later(this.c.joinGrace, () => this.graceEnds(nodeId))
     }
+  }
+
+  private graceEnds(nodeId: string): void {
+    if (!this.inGrace.has(nodeId)) return
+    const wait = this.lastFirstReach + this.c.joinGrace - Date.now()
+    if (wait > 0) {
+      this.later(wait, () => this.graceEnds(nodeId))
+      return
+    }
+    this.inGrace.delete(nodeId)
+    this.cached = undefined
+    this.c.changed()
   }
 
   private later(ms: number, fn: () => void): void {
