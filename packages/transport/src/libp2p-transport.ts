@@ -29,6 +29,7 @@ import {
 import { InvalidOptionsError, PeerIdMismatchError, PeerUnreachableError } from './errors.js'
 import { loadIdentity } from './identity.js'
 import { defaultLog } from './log.js'
+import { fastX25519, type X25519Stats } from './noise-crypto.js'
 import {
   type BootstrapEntry,
   type LogFn,
@@ -199,6 +200,8 @@ type Modules = {
   multiaddr: (s: string) => Multiaddr
   /** yamux's `StreamState.Established`, for the stream tuning. */
   yamuxEstablished: number
+  /** What noise's X25519 did with key objects (see noise-crypto.ts). */
+  x25519: X25519Stats
 }
 
 /** @internal the libp2p implementation of {@link Transport}. */
@@ -266,9 +269,9 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     }
   }
 
-  /** What the per-connection tuning did (see tuning.ts); for tests. */
-  tuning(): TuningStats {
-    return { ...this.tuner.stats }
+  /** What the per-connection tuning did (see tuning.ts, noise-crypto.ts); for tests. */
+  tuning(): TuningStats & { x25519: X25519Stats } {
+    return { ...this.tuner.stats, x25519: { ...this.modules.x25519 } }
   }
 
   get addresses(): string[] {
@@ -1046,6 +1049,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     { createLibp2p },
     { tcp },
     { noise },
+    { defaultCrypto },
     { yamux },
     { identify },
     { ping },
@@ -1058,6 +1062,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     import('libp2p'),
     import('@libp2p/tcp'),
     import('@chainsafe/libp2p-noise'),
+    import('@chainsafe/libp2p-noise/crypto'),
     import('@chainsafe/libp2p-yamux'),
     import('@libp2p/identify'),
     import('@libp2p/ping'),
@@ -1101,6 +1106,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     const { preSharedKey } = await import('@libp2p/pnet')
     connectionProtector = preSharedKey({ psk: await pskFromClusterKey(options.clusterKey) })
   }
+  const noiseCrypto = fastX25519(defaultCrypto)
   const node = await createLibp2p({
     start: false,
     ...(privateKey === undefined ? {} : { privateKey }),
@@ -1116,8 +1122,10 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
         transport?.refuseOutbound(peerId, maConn.remoteAddr) ?? false,
     },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
+    // Our heartbeats keep every connection busy and judge liveness: yamux's keep-alive pings
+    // (one at once on each new connection, then every 30 s) only cost a frame and a reply.
+    streamMuxers: [yamux({ enableKeepAlive: false })],
     ...(connectionProtector === undefined ? {} : { connectionProtector }),
     peerDiscovery,
     // Our heartbeats judge liveness; libp2p's monitor aborts connections on one slow ping.
@@ -1136,6 +1144,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     peerIdFromString,
     multiaddr,
     yamuxEstablished: StreamState.Established,
+    x25519: noiseCrypto.x25519,
   })
   try {
     await transport.start()

@@ -226,12 +226,23 @@ describe('libp2p transport', () => {
     b!.handle('/echo/1', (d) => d)
     await waitFor(() => a!.peers().includes(b!.nodeId))
     // The canary for a libp2p upgrade: every connection and stream had the expected shape.
-    type Tuned = { tuning(): { connections: number; streams: number; skipped: number } }
+    type Tuned = {
+      tuning(): {
+        connections: number
+        streams: number
+        skipped: number
+        x25519: { kept: number; imported: number }
+      }
+    }
     for (const t of [a, b] as unknown as Tuned[]) {
       const stats = t.tuning()
       expect(stats.connections).toBeGreaterThan(0)
       expect(stats.streams).toBeGreaterThan(0)
       expect(stats.skipped).toBe(0)
+      // Each side of a noise XX handshake makes three exchanges, all with private key objects
+      // kept from key generation (none imported again from raw bytes).
+      expect(stats.x25519.kept).toBeGreaterThanOrEqual(3)
+      expect(stats.x25519.imported).toBe(0)
     }
     // Count what a's socket writes during 200 sequential round trips: one frame per request
     // (untuned libp2p writes a noise length prefix and the ciphertext separately, and answers
