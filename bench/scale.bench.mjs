@@ -8,6 +8,7 @@
 //   SCALE_QUICK=1 node bench/scale.bench.mjs        a small smoke run of every section (< 2 min), not recorded
 //   SCALE_300K=1                                    the join section also with 300,000 children
 //   SCALE_CPU_SIZES=3,10                            the cluster sizes of the cpu section (the first is the base of the ratios)
+//   SCALE_CPU_ROUNDS=3                              rounds of the cpu section (each size once per round; medians are compared)
 //   SCALE_RESTART_BUDGET_S=1800                     the restarts section stops after this long, reporting how far it got
 //   SCALE_PROFILE=/tmp/prof                         CPU profiles (.cpuprofile) of the old nodes during a join's window and of
 //                                                   the survivors during a failover, written to that directory (they slow the
@@ -51,6 +52,7 @@ const MESH_NODE = { failureTimeout: 3000, syncInterval: 1000 }
 const CFG = QUICK
   ? {
       cpuSizes: [3, 5],
+      cpuRounds: 1,
       warm: 100,
       seq: 200,
       par: 200,
@@ -64,6 +66,7 @@ const CFG = QUICK
     }
   : {
       cpuSizes: process.env.SCALE_CPU_SIZES?.split(',').map(Number) ?? [3, 10, 24],
+      cpuRounds: Number(process.env.SCALE_CPU_ROUNDS ?? 3),
       warm: 500,
       seq: 2000,
       par: 2000,
@@ -75,6 +78,10 @@ const CFG = QUICK
       restartMarks: [1000, 10_000],
       failoverChildren: 100_000,
     }
+if (!Number.isInteger(CFG.cpuRounds) || CFG.cpuRounds < 1)
+  throw new Error(
+    `SCALE_CPU_ROUNDS must be a whole number of at least 1 (got ${process.env.SCALE_CPU_ROUNDS})`,
+  )
 if (!CFG.cpuSizes.every((n) => Number.isInteger(n) && n >= 2))
   throw new Error(
     `SCALE_CPU_SIZES must list cluster sizes of at least 2, like 3,10,24 (got ${process.env.SCALE_CPU_SIZES})`,
@@ -261,102 +268,123 @@ async function syncExchanges(nodes) {
   return sum((await Promise.all(nodes.map((x) => x.call('metrics')))).map((m) => m.syncRounds)) / 2
 }
 
+/** One measurement of the CPU per start of a fresh `n`-node cluster (see sectionCpu). */
+async function measureCpu(n, round) {
+  const t0 = Date.now()
+  log(`cpu: ${n} nodes, round ${round}…`)
+  const loadBefore = loadavg()[0]
+  try {
+    const { nodes } = await cluster(n)
+    const driver = nodes[0]
+    // Warm-up: V8 optimises only hot functions; the first starts of fresh processes run
+    // partly unoptimised code next to the compiler. The second half's time predicts the run's.
+    const half = Math.floor(CFG.warm / 2)
+    // Sequential starts are startParallel with one in flight: a failed start is counted, not fatal.
+    const w1 = await driver.call('startParallel', { n: half, prefix: `w${n}`, inFlight: 1 }, 600_000)
+    const warm = await driver.call(
+      'startParallel',
+      { n: CFG.warm - half, prefix: `w${n}`, from: half, inFlight: 1 },
+      600_000,
+    )
+    let placed = CFG.warm - w1.failed - warm.failed
+    await placedEverywhere(nodes, placed, 120_000)
+    await sleep(2000) // anti-entropy rounds after the warm-up end
+    // Idle CPU of this same cluster, over a window as long as the warm-up predicts the run
+    // (within CFG.idleWindow); subtracted from the run as a rate.
+    const [minIdle, maxIdle] = CFG.idleWindow
+    const idleMs = Math.min(maxIdle, Math.max(minIdle, (warm.ms * CFG.seq) / (CFG.warm - half)))
+    const i0 = await cpuOf(nodes)
+    const it0 = hrNow()
+    await sleep(idleMs)
+    const i1 = await cpuOf(nodes)
+    const idleWall = ms(hrNow() - it0)
+    const idleCpu = sum(i1) - sum(i0)
+    // The run: sequential starts from one node, until every map places them all.
+    await resetLoops(nodes)
+    const sync0 = await syncExchanges(nodes)
+    const c0 = await cpuOf(nodes)
+    const rt0 = hrNow()
+    const seq = await driver.call('startParallel', { n: CFG.seq, prefix: `s${n}`, inFlight: 1 }, 1_800_000)
+    placed += CFG.seq - seq.failed
+    await placedEverywhere(nodes, placed, 120_000)
+    await sleep(RUN_TAIL_MS) // the anti-entropy rounds that follow the writes are part of their cost
+    const c1 = await cpuOf(nodes)
+    const runWall = ms(hrNow() - rt0)
+    const exchanges = (await syncExchanges(nodes)) - sync0
+    const seqStall = await stalls(nodes)
+    const runCpu = sum(c1) - sum(c0)
+    const netCpu = runCpu - idleCpu * (runWall / idleWall)
+    // Per successful start (a failed one costs too, but made nothing).
+    const perStart = netCpu / (CFG.seq - seq.failed) / 1000
+    // With IN_FLIGHT in flight from the same node.
+    await resetLoops(nodes)
+    const par = await driver.call(
+      'startParallel',
+      { n: CFG.par, prefix: `p${n}`, inFlight: IN_FLIGHT },
+      1_800_000,
+    )
+    placed += CFG.par - par.failed
+    await placedEverywhere(nodes, placed, 120_000)
+    const parStall = await stalls(nodes)
+    const r = {
+      n,
+      round,
+      perStart,
+      grossPerStart: runCpu / (CFG.seq - seq.failed) / 1000,
+      exchangesPerStart: exchanges / (CFG.seq - seq.failed),
+      failed: { warm: w1.failed + warm.failed, seq: seq.failed, par: par.failed },
+      errors: { ...w1.errors, ...warm.errors, ...seq.errors, ...par.errors },
+      idlePct: (idleCpu / 1000 / idleWall / n) * 100,
+      idleWall,
+      seqMs: seq.ms,
+      runWall,
+      p50: par.p50,
+      p99: par.p99,
+      parMs: par.ms,
+      seqStall,
+      parStall,
+      took: Date.now() - t0,
+      load: `${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+    }
+    log(
+      `cpu: ${n} nodes, round ${round}: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; max stall ${fmtStall(seqStall)} / ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
+    )
+    return r
+  } finally {
+    await killAll()
+  }
+}
+
 async function sectionCpu() {
-  const res = []
+  // Rounds of every size in turn, and the median of each size's rounds: the CPU a start takes
+  // on this shared host moves between runs (a single 3-node run measured 1.40 and 2.27 ms the
+  // same day), and a ratio of two single runs moves with both.
+  const runs = []
   const failures = []
-  for (const n of CFG.cpuSizes) {
-    const t0 = Date.now()
-    log(`cpu: ${n} nodes…`)
-    const loadBefore = loadavg()[0]
-    try {
-      const { nodes } = await cluster(n)
-      const driver = nodes[0]
-      // Warm-up: V8 optimises only hot functions; the first starts of fresh processes run
-      // partly unoptimised code next to the compiler. The second half's time predicts the run's.
-      const half = Math.floor(CFG.warm / 2)
-      // Sequential starts are startParallel with one in flight: a failed start is counted, not fatal.
-      const w1 = await driver.call('startParallel', { n: half, prefix: `w${n}`, inFlight: 1 }, 600_000)
-      const warm = await driver.call(
-        'startParallel',
-        { n: CFG.warm - half, prefix: `w${n}`, from: half, inFlight: 1 },
-        600_000,
-      )
-      let placed = CFG.warm - w1.failed - warm.failed
-      await placedEverywhere(nodes, placed, 120_000)
-      await sleep(2000) // anti-entropy rounds after the warm-up end
-      // Idle CPU of this same cluster, over a window as long as the warm-up predicts the run
-      // (within CFG.idleWindow); subtracted from the run as a rate.
-      const [minIdle, maxIdle] = CFG.idleWindow
-      const idleMs = Math.min(maxIdle, Math.max(minIdle, (warm.ms * CFG.seq) / (CFG.warm - half)))
-      const i0 = await cpuOf(nodes)
-      const it0 = hrNow()
-      await sleep(idleMs)
-      const i1 = await cpuOf(nodes)
-      const idleWall = ms(hrNow() - it0)
-      const idleCpu = sum(i1) - sum(i0)
-      // The run: sequential starts from one node, until every map places them all.
-      await resetLoops(nodes)
-      const sync0 = await syncExchanges(nodes)
-      const c0 = await cpuOf(nodes)
-      const rt0 = hrNow()
-      const seq = await driver.call('startParallel', { n: CFG.seq, prefix: `s${n}`, inFlight: 1 }, 1_800_000)
-      placed += CFG.seq - seq.failed
-      await placedEverywhere(nodes, placed, 120_000)
-      await sleep(RUN_TAIL_MS) // the anti-entropy rounds that follow the writes are part of their cost
-      const c1 = await cpuOf(nodes)
-      const runWall = ms(hrNow() - rt0)
-      const exchanges = (await syncExchanges(nodes)) - sync0
-      const seqStall = await stalls(nodes)
-      const runCpu = sum(c1) - sum(c0)
-      const netCpu = runCpu - idleCpu * (runWall / idleWall)
-      // Per successful start (a failed one costs too, but made nothing).
-      const perStart = netCpu / (CFG.seq - seq.failed) / 1000
-      // With IN_FLIGHT in flight from the same node.
-      await resetLoops(nodes)
-      const par = await driver.call(
-        'startParallel',
-        { n: CFG.par, prefix: `p${n}`, inFlight: IN_FLIGHT },
-        1_800_000,
-      )
-      placed += CFG.par - par.failed
-      await placedEverywhere(nodes, placed, 120_000)
-      const parStall = await stalls(nodes)
-      const r = {
-        n,
-        perStart,
-        grossPerStart: runCpu / (CFG.seq - seq.failed) / 1000,
-        exchangesPerStart: exchanges / (CFG.seq - seq.failed),
-        failed: { warm: w1.failed + warm.failed, seq: seq.failed, par: par.failed },
-        errors: { ...w1.errors, ...warm.errors, ...seq.errors, ...par.errors },
-        idlePct: (idleCpu / 1000 / idleWall / n) * 100,
-        idleWall,
-        seqMs: seq.ms,
-        runWall,
-        p50: par.p50,
-        p99: par.p99,
-        parMs: par.ms,
-        seqStall,
-        parStall,
-        took: Date.now() - t0,
-        load: `${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+  for (let round = 1; round <= CFG.cpuRounds; round++) {
+    for (const n of CFG.cpuSizes) {
+      try {
+        runs.push(await measureCpu(n, round))
+      } catch (err) {
+        log(`cpu: ${n} nodes, round ${round} failed:`, err)
+        failures.push(`${n} nodes, round ${round}: not measured (${err.message})`)
       }
-      log(
-        `cpu: ${n} nodes: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; max stall ${fmtStall(seqStall)} / ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
-      )
-      res.push(r)
-    } catch (err) {
-      log(`cpu: ${n} nodes failed:`, err)
-      failures.push(`${n} nodes: not measured (${err.message})`)
-    } finally {
-      await killAll()
     }
   }
-  if (res.length === 0) throw new Error(`no cluster size measured: ${failures.join('; ')}`)
+  if (runs.length === 0) throw new Error(`no cluster size measured: ${failures.join('; ')}`)
+  // Per size, the round with the median CPU per start (the lower middle of an even count).
+  const res = []
+  for (const n of CFG.cpuSizes) {
+    const of = runs.filter((r) => r.n === n).sort((a, b) => a.perStart - b.perStart)
+    if (of.length === 0) continue
+    res.push({ ...of[Math.floor((of.length - 1) / 2)], rounds: of.sort((a, b) => a.round - b.round) })
+  }
   const base = res[0]
   const rows = res.map((r) => [
     `${r.n} nodes`,
     `${r.perStart.toFixed(2)} ms`,
     r === base ? '1' : `${(r.perStart / base.perStart).toFixed(2)}×`,
+    r.rounds.map((x) => x.perStart.toFixed(2)).join(' / '),
     `${r.grossPerStart.toFixed(2)} ms (idle ${r.idlePct.toFixed(1)} %/node)`,
     r.exchangesPerStart.toFixed(3),
     fmtS(r.seqMs),
@@ -369,19 +397,26 @@ async function sectionCpu() {
   const targets = { 10: 1.5, 24: 2.5 }
   const notes = res
     .filter((r) => targets[r.n] !== undefined)
-    .map(
-      (r) =>
-        `${r.n}/${base.n} nodes: ${(r.perStart / base.perStart).toFixed(2)}× (target ≤ ${targets[r.n]}×): met? ${met(r.perStart / base.perStart <= targets[r.n])}`,
-    )
+    .map((r) => {
+      // The same ratio within each round, for how much one run's ratio moves.
+      const within = []
+      for (let round = 1; round <= CFG.cpuRounds; round++) {
+        const a = runs.find((x) => x.n === r.n && x.round === round)
+        const b = runs.find((x) => x.n === base.n && x.round === round)
+        if (a !== undefined && b !== undefined) within.push(`${(a.perStart / b.perStart).toFixed(2)}×`)
+      }
+      return `${r.n}/${base.n} nodes, medians: ${(r.perStart / base.perStart).toFixed(2)}× (target ≤ ${targets[r.n]}×): met? ${met(r.perStart / base.perStart <= targets[r.n])}; within each round: ${within.join(', ')}`
+    })
   notes.push(...failures)
   record(
     'scale-cpu',
     'scale: whole-cluster CPU per start',
-    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. Per cluster size: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${STALL_NOTE}`,
+    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start is shown (its other figures too), the ratio is of the medians, and every round's CPU per start is listed. Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${STALL_NOTE}`,
     [
       'cluster',
       'CPU per start (net of idle)',
       `ratio to ${base.n}`,
+      'each round',
       'gross (idle CPU)',
       'anti-entropy exchanges per start',
       `${fmtN(CFG.seq)} sequential`,
