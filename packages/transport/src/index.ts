@@ -38,7 +38,13 @@ export {
   TransportError,
   TransportStoppedError,
 } from './errors.js'
-export { createTransport, DISCOVERY_TOPIC, RPC_PROTOCOL, TOPIC_PREFIX } from './libp2p-transport.js'
+export {
+  createTransport,
+  DISCOVERY_INTERVAL,
+  DISCOVERY_TOPIC,
+  RPC_PROTOCOL,
+  TOPIC_PREFIX,
+} from './libp2p-transport.js'
 export { DEBUG_NAMESPACE } from './log.js'
 export {
   createMemoryNetwork,

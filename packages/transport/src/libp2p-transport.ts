@@ -220,10 +220,16 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private dialsInFlight = 0
   private readonly listenAddrs = new Map<string, string[]>()
   /**
-   * Peers another node introduced to this one (a peer-exchange frame) that are not up yet: when one comes up, this node is not its introducer (see maybeIntroduce).
+   * Peers another node introduced to this one (a peer-exchange frame) and not up yet, with
+   * when (performance.now()): one that comes up within HEARD_FOR of it was introduced to the
+   * others already (see maybeIntroduce).
    */
-  private readonly heard = new Set<string>()
-  /** Up peers whose introduction was decided (made or skipped) since they came up. */
+  private readonly heard = new Map<string, number>()
+  /** Peers identified (their listen addresses fresh) since they last went down. */
+  private readonly identified = new Set<string>()
+  /** Up peers told of this node's other peers since they came up. */
+  private readonly listed = new Set<string>()
+  /** Up peers whose introduction to the others was decided (made or skipped) since they came up. */
   private readonly introduced = new Set<string>()
   private resolveTimer: ReturnType<typeof setInterval> | undefined
   private readonly redialContext: RedialContext
@@ -297,11 +303,13 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     node.addEventListener('peer:identify', (e) => {
       const { peerId, protocols, listenAddrs } = e.detail
       if (!protocols.includes(RPC_PROTOCOL)) return
+      const id = peerId.toString()
       this.listenAddrs.set(
-        peerId.toString(),
+        id,
         listenAddrs.map((a) => a.toString()),
       )
-      this.maybeIntroduce(peerId.toString())
+      this.identified.add(id)
+      this.maybeIntroduce(id)
     })
     node.services.pubsub.addEventListener('message', (e) => {
       const msg = e.detail
@@ -649,7 +657,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.sessions.delete(id)
     if (session !== undefined) for (const c of session.channels) c.stream.abort(new Error('disconnected'))
     this.markDown(id, 'disconnected', true)
-    this.introduced.delete(id)
+    this.peerGone(id)
     this.known.get(id)?.redial.lost()
     for (const t of this.targets.values()) if (t.peer === id) t.redial.lost()
   }
@@ -722,33 +730,53 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   }
 
   /**
-   * Once a peer is both up and identified, and once per time it comes up: introduces it
-   * (exchangePeers) unless another node introduced it to this one first. The node a newcomer
-   * dials first (its seed) has not heard of it, and introduces it to every peer and every peer
-   * to it; the others hear of it from that introduction, and do not repeat it when the
-   * newcomer reaches them. Each node introducing each peer it reaches to all the others cost a
-   * forming mesh n³ frames, all but n² of them telling a node what it knew.
+   * Peer exchange, once per time a peer comes up. The peer is told of this node's other peers
+   * (one frame) as soon as it is up. The others are told of it (a frame each) once it is
+   * identified on this connection — unless another node introduced it to this one shortly
+   * before: the node a newcomer reaches first (its seed) has not heard of it and introduces it
+   * to all its peers, which then do not repeat that when the newcomer reaches them. Each node
+   * introducing each peer it reached to all the others cost a forming mesh n³/2 frames, nearly
+   * all telling a node what it knew; the lists a newcomer receives from every node it reaches
+   * are n² frames, and fill what its seed did not know (two meshes joining through a bridge).
    */
   private maybeIntroduce(id: string): void {
-    if (!this.upPeers.has(id) || !this.listenAddrs.has(id) || this.introduced.has(id)) return
+    if (!this.upPeers.has(id)) return
+    if (!this.listed.has(id)) {
+      this.listed.add(id)
+      const others = [...this.upPeers].filter((p) => p !== id && this.listenAddrs.has(p))
+      if (others.length > 0) {
+        this.counters.introductions++
+        void this.sendTo(id, encodePeers(others.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))))
+      }
+    }
+    if (!this.identified.has(id) || this.introduced.has(id)) return
     this.introduced.add(id)
-    if (this.heard.delete(id)) return
-    this.exchangePeers(id)
+    const heardAt = this.heard.get(id)
+    this.heard.delete(id)
+    if (heardAt !== undefined && performance.now() - heardAt <= this.heardFor) return
+    const addrs = this.listenAddrs.get(id)
+    if (addrs === undefined || addrs.length === 0) return
+    const frame = encodePeers([{ id, addrs }])
+    for (const p of this.upPeers) {
+      if (p === id || !this.listenAddrs.has(p)) continue
+      this.counters.introductions++
+      void this.sendTo(p, frame)
+    }
   }
 
-  /** Tells a newly identified peer about the others, and the others about it. */
-  private exchangePeers(id: string): void {
-    const addrs = this.listenAddrs.get(id)
-    const others = [...this.upPeers].filter((p) => p !== id && this.listenAddrs.has(p))
-    if (others.length > 0) {
-      this.counters.introductions++
-      void this.sendTo(id, encodePeers(others.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))))
-    }
-    if (addrs !== undefined && addrs.length > 0) {
-      const frame = encodePeers([{ id, addrs }])
-      this.counters.introductions += others.length
-      for (const p of others) void this.sendTo(p, frame)
-    }
+  /**
+   * How long an introduction received means that its peer was introduced to the others: long
+   * enough for the dials it starts (queued, with tie-break waits, on a loaded host).
+   */
+  private get heardFor(): number {
+    return 4 * this.options.dialTimeout
+  }
+
+  /** Forgets what peer exchange decided for `id`: it went down. */
+  private peerGone(id: string): void {
+    this.identified.delete(id)
+    this.listed.delete(id)
+    this.introduced.delete(id)
   }
 
   private async sendTo(id: string, frame: Uint8Array): Promise<boolean> {
@@ -793,7 +821,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       // Silent past the failure timeout (no TCP reset seen): down, and drop the connection
       // so a fresh one is dialled if it comes back.
       this.markDown(id, `silent for ${this.options.failureTimeout} ms`)
-      this.introduced.delete(id)
+      this.peerGone(id)
       this.sessions.delete(id)
       this.node.hangUp(this.peerIdOf(id)).catch(() => {})
     }
@@ -862,7 +890,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
           if (p.id !== this.nodeId && !this.upPeers.has(p.id)) {
             // Bounded: an id heard of and never up costs at most an introduction made twice.
             if (this.heard.size >= 4096) this.heard.clear()
-            this.heard.add(p.id)
+            this.heard.set(p.id, performance.now())
           }
           try {
             this.discovered(

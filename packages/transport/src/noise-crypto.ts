@@ -7,7 +7,8 @@
  * 24 processes spent while it formed. Here the private key objects made by key generation are
  * kept (weakly, by the raw key noise hands back) and the peer's public key is imported from
  * JWK (~25 µs). A private key this module did not make (none, in a handshake) is imported as
- * noise does. Same keys, same results: only the bookkeeping of Node's key objects changes.
+ * noise does. `generateX25519KeyPairFromSeed` (a static key given to noise, which the
+ * transport never does) is noise's own. Same keys, same results: only the bookkeeping of Node's key objects changes.
  *
  * @module
  * @internal

@@ -17,6 +17,13 @@ const log = createDebug('horde:membership')
 /** Ms late a check must be to count as a stall of the event loop. */
 const STALL_LATENESS = 200
 
+/**
+ * A join grace extended while the mesh keeps forming ends at the latest this many join graces
+ * after the member was first heard of (30 s at the default 3 s): a member this node cannot
+ * reach is suspected in the end even while others keep joining.
+ */
+export const MAX_GRACE_FACTOR = 10
+
 /** What membership needs from the rest of the horde. */
 export interface MembershipComponents {
   transport: Transport
@@ -55,8 +62,10 @@ export class Membership {
   /** Members never reached, within their join grace (cleared by timers). */
   private readonly inGrace = new Set<string>()
   /**
-   * When this node last reached a peer it had never reached before (Date.now()): a mesh still
-   * forming. The join grace lasts until `joinGrace` after it (see keyChanged).
+   * When this node last reached a member it had never reached before (Date.now()): a mesh
+   * still forming. A join grace lasts until `joinGrace` after it (see keyChanged). A peer
+   * counts once it is both reached and a member (its `m/` record known), whichever came last:
+   * a client that connects without joining (the status CLI) extends no grace.
    */
   private lastFirstReach = Number.NEGATIVE_INFINITY
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -133,7 +142,7 @@ export class Membership {
     this.checkLag()
     if (this.stopped || this.up.has(nodeId)) return
     this.up.add(nodeId)
-    if (!this.seenUp.has(nodeId)) this.lastFirstReach = Date.now()
+    if (!this.seenUp.has(nodeId) && this.known.has(nodeId)) this.lastFirstReach = Date.now()
     this.seenUp.add(nodeId)
     this.lostAs.delete(nodeId)
     this.inGrace.delete(nodeId)
@@ -221,25 +230,32 @@ export class Membership {
     }
     if (this.known.has(nodeId)) return
     this.known.add(nodeId)
+    // Reached before its record came: it is a member reached for the first time now.
+    if (this.seenUp.has(nodeId) && nodeId !== this.c.transport.nodeId) this.lastFirstReach = Date.now()
     if (nodeId !== this.c.transport.nodeId && !this.seenUp.has(nodeId) && !this.up.has(nodeId)) {
       // A member known from the map but never connected to — this node just started, or the
       // member just joined and its record came before its connection — is not suspected
       // until its join grace ends: `joinGrace` after this node heard of it, and no sooner
-      // than `joinGrace` after this node last reached a member it had never reached. While
-      // connections keep coming up, the mesh is still forming (on a loaded host, 24 nodes
-      // took 20–40 s to mesh): the members not reached yet are late, not lost, and
-      // suspecting them had each node write a new vote at every connection, and had members
-      // voted down that had never failed.
+      // than `joinGrace` after this node last reached a member it had never reached, up to
+      // MAX_GRACE_FACTOR join graces in all. While connections keep coming up, the mesh is
+      // still forming (on a loaded host, 24 nodes took 20–40 s to mesh): the members not
+      // reached yet are late, not lost, and suspecting them had each node write a new vote
+      // at every connection, and had members voted down that had never failed.
       this.inGrace.add(nodeId)
-      this.later(this.c.joinGrace, () => this.graceEnds(nodeId))
+      const heardAt = Date.now()
+      this.later(this.c.joinGrace, () => this.graceEnds(nodeId, heardAt))
     }
   }
 
-  private graceEnds(nodeId: string): void {
+  private graceEnds(nodeId: string, heardAt: number): void {
     if (!this.inGrace.has(nodeId)) return
-    const wait = this.lastFirstReach + this.c.joinGrace - Date.now()
+    const until = Math.min(
+      this.lastFirstReach + this.c.joinGrace,
+      heardAt + MAX_GRACE_FACTOR * this.c.joinGrace,
+    )
+    const wait = until - Date.now()
     if (wait > 0) {
-      this.later(wait, () => this.graceEnds(nodeId))
+      this.later(wait, () => this.graceEnds(nodeId, heardAt))
       return
     }
     this.inGrace.delete(nodeId)
