@@ -373,18 +373,20 @@ async function sectionCpu() {
   }
   if (runs.length === 0) throw new Error(`no cluster size measured: ${failures.join('; ')}`)
   // Per size, the round with the median CPU per start (the lower middle of an even count).
+  // A round whose starts all failed has no CPU per start, and is left out.
   const res = []
   for (const n of CFG.cpuSizes) {
-    const of = runs.filter((r) => r.n === n).sort((a, b) => a.perStart - b.perStart)
-    if (of.length === 0) continue
-    res.push({ ...of[Math.floor((of.length - 1) / 2)], rounds: of.sort((a, b) => a.round - b.round) })
+    const rounds = runs.filter((r) => r.n === n && Number.isFinite(r.perStart))
+    if (rounds.length === 0) continue
+    const byCpu = [...rounds].sort((a, b) => a.perStart - b.perStart)
+    res.push({ ...byCpu[Math.floor((byCpu.length - 1) / 2)], rounds })
   }
   const base = res[0]
   const rows = res.map((r) => [
     `${r.n} nodes`,
     `${r.perStart.toFixed(2)} ms`,
     r === base ? '1' : `${(r.perStart / base.perStart).toFixed(2)}×`,
-    r.rounds.map((x) => x.perStart.toFixed(2)).join(' / '),
+    r.rounds.map((x) => `${x.perStart.toFixed(2)} (${x.round})`).join(' / '),
     `${r.grossPerStart.toFixed(2)} ms (idle ${r.idlePct.toFixed(1)} %/node)`,
     r.exchangesPerStart.toFixed(3),
     fmtS(r.seqMs),
@@ -411,7 +413,7 @@ async function sectionCpu() {
   record(
     'scale-cpu',
     'scale: whole-cluster CPU per start',
-    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start is shown (its other figures too), the ratio is of the medians, and every round's CPU per start is listed. Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${STALL_NOTE}`,
+    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start (the lower of the middle two for an even count) is shown, its other figures too; the ratio is of the medians; "each round" lists every round's CPU per start (round number in brackets). Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${STALL_NOTE}`,
     [
       'cluster',
       'CPU per start (net of idle)',
