@@ -221,7 +221,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private readonly listenAddrs = new Map<string, string[]>()
   /**
    * Peers another node introduced to this one (a peer-exchange frame) and not up yet, with
-   * when (performance.now()): one that comes up within HEARD_FOR of it was introduced to the
+   * when (performance.now()): one that comes up within `heardFor` of it was introduced to the
    * others already (see maybeIntroduce).
    */
   private readonly heard = new Map<string, number>()

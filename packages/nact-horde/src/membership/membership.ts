@@ -61,6 +61,8 @@ export class Membership {
   private readonly known = new Set<string>()
   /** Members never reached, within their join grace (cleared by timers). */
   private readonly inGrace = new Set<string>()
+  /** When each member in `inGrace` was heard of: a timer of an earlier grace of it ends nothing. */
+  private readonly graceSince = new Map<string, number>()
   /**
    * When this node last reached a member it had never reached before (Date.now()): a mesh
    * still forming. A join grace lasts until `joinGrace` after it (see keyChanged). A peer
@@ -146,6 +148,7 @@ export class Membership {
     this.seenUp.add(nodeId)
     this.lostAs.delete(nodeId)
     this.inGrace.delete(nodeId)
+    this.graceSince.delete(nodeId)
     this.cached = undefined
     this.c.changed()
   }
@@ -220,6 +223,7 @@ export class Membership {
       // Collected (membership/collection.ts): if it comes back, it joins as new.
       if (!this.known.delete(nodeId)) return
       this.inGrace.delete(nodeId)
+      this.graceSince.delete(nodeId)
       this.deadSince.delete(nodeId)
       if (!this.up.has(nodeId)) {
         this.seenUp.delete(nodeId)
@@ -243,12 +247,13 @@ export class Membership {
       // at every connection, and had members voted down that had never failed.
       this.inGrace.add(nodeId)
       const heardAt = Date.now()
+      this.graceSince.set(nodeId, heardAt)
       this.later(this.c.joinGrace, () => this.graceEnds(nodeId, heardAt))
     }
   }
 
   private graceEnds(nodeId: string, heardAt: number): void {
-    if (!this.inGrace.has(nodeId)) return
+    if (this.graceSince.get(nodeId) !== heardAt) return
     const until = Math.min(
       this.lastFirstReach + this.c.joinGrace,
       heardAt + MAX_GRACE_FACTOR * this.c.joinGrace,
@@ -259,6 +264,7 @@ export class Membership {
       return
     }
     this.inGrace.delete(nodeId)
+    this.graceSince.delete(nodeId)
     this.cached = undefined
     this.c.changed()
   }
