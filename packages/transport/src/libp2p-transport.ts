@@ -657,7 +657,6 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.sessions.delete(id)
     if (session !== undefined) for (const c of session.channels) c.stream.abort(new Error('disconnected'))
     this.markDown(id, 'disconnected', true)
-    this.peerGone(id)
     this.known.get(id)?.redial.lost()
     for (const t of this.targets.values()) if (t.peer === id) t.redial.lost()
   }
@@ -772,11 +771,12 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     return 4 * this.options.dialTimeout
   }
 
-  /** Forgets what peer exchange decided for `id`: it went down. */
-  private peerGone(id: string): void {
-    this.identified.delete(id)
-    this.listed.delete(id)
-    this.introduced.delete(id)
+  /** A peer down (or disconnected before it was up) is forgotten by peer exchange too. */
+  protected override markDown(nodeId: string, reason: string, closed = false): boolean {
+    this.identified.delete(nodeId)
+    this.listed.delete(nodeId)
+    this.introduced.delete(nodeId)
+    return super.markDown(nodeId, reason, closed)
   }
 
   private async sendTo(id: string, frame: Uint8Array): Promise<boolean> {
@@ -821,7 +821,6 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       // Silent past the failure timeout (no TCP reset seen): down, and drop the connection
       // so a fresh one is dialled if it comes back.
       this.markDown(id, `silent for ${this.options.failureTimeout} ms`)
-      this.peerGone(id)
       this.sessions.delete(id)
       this.node.hangUp(this.peerIdOf(id)).catch(() => {})
     }

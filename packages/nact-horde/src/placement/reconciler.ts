@@ -241,12 +241,12 @@ export class Reconciler {
     // While a full examination runs, it gets half the slice at least: a burst of record changes
     // (a large join) does not hold back a failover's writes.
     const forDirty = this.pendingAll === undefined ? SLICE : SLICE / 2
-    const firstDirty = ids.length
     for (const id of this.dirty) {
       if (ids.length >= forDirty) break
       ids.push(id)
+      // Deleting the entry just visited is safe while a Set is iterated.
+      this.dirty.delete(id)
     }
-    for (let i = firstDirty; i < ids.length; i++) this.dirty.delete(ids[i]!)
     while (this.pendingAll !== undefined && ids.length < SLICE) {
       const next = this.pendingAll.next()
       if (next.done === true) this.pendingAll = undefined

@@ -29,9 +29,17 @@ afterEach(async () => {
 
 async function node(
   net: ReturnType<typeof createMemoryNetwork>,
-  relay: () => string | undefined = () => undefined,
-  maxMessageBytes?: number,
-  changed: (key: string) => void = () => {},
+  {
+    relay = () => undefined,
+    maxMessageBytes,
+    changed = () => {},
+    admits = () => true,
+  }: {
+    relay?: () => string | undefined
+    maxMessageBytes?: number
+    changed?: (key: string) => void
+    admits?: (from: string) => boolean
+  } = {},
 ): Promise<Node> {
   const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000, maxMessageBytes })
   const counters = newCounters()
@@ -41,7 +49,7 @@ async function node(
     topic: TOPIC,
     syncProtocol: SYNC,
     requestTimeout: 5000,
-    admits: () => true,
+    admits,
     changed,
     relay,
   })
@@ -252,12 +260,12 @@ describe('anti-entropy that costs what differs', () => {
     // a relays for the others; a's own relay setting points back at b: a write is still forwarded once.
     let aId = ''
     let bId = ''
-    const a = await node(net, () => bId)
+    const a = await node(net, { relay: () => bId })
     aId = a.t.nodeId
-    const b = await node(net, () => aId)
+    const b = await node(net, { relay: () => aId })
     bId = b.t.nodeId
-    const writers = [b, await node(net, () => aId), await node(net, () => aId)]
-    const c = await node(net, () => aId)
+    const writers = [b, await node(net, { relay: () => aId }), await node(net, { relay: () => aId })]
+    const c = await node(net, { relay: () => aId })
     const all = [a, ...writers, c]
     let messages = 0
     let writesSeen = 0
@@ -404,18 +412,7 @@ describe('anti-entropy that costs what differs', () => {
     const stale = newer.set('c/x', { node: 'n1', epoch: 1, spec })
     const net = createMemoryNetwork({ seed: 21 })
     const changed: string[] = []
-    const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
-    const r = new Replicator({
-      transport: t,
-      counters: newCounters(),
-      topic: TOPIC,
-      syncProtocol: SYNC,
-      requestTimeout: 5000,
-      admits: () => true,
-      changed: (key) => changed.push(key),
-      relay: () => undefined,
-    })
-    nodes.push({ t, r, counters: newCounters() })
+    const { r } = await node(net, { changed: (key) => changed.push(key) })
     r.joinFrom('peer', encodeDelta(stale))
     expect(r.placedOn('n1')).toBe(1)
     r.joinFrom('peer', encodeDelta(failover))
@@ -428,8 +425,8 @@ describe('anti-entropy that costs what differs', () => {
   it('a window too large for one publication goes as halves: every write arrives by gossip', async () => {
     const net = createMemoryNetwork({ seed: 23 })
     // 2 KiB messages: a window of 60 records merged is ~6 KiB, refused by the transport.
-    const a = await node(net, () => undefined, 2048)
-    const b = await node(net, () => undefined, 2048)
+    const a = await node(net, { maxMessageBytes: 2048 })
+    const b = await node(net, { maxMessageBytes: 2048 })
     let messages = 0
     b.t.subscribe(TOPIC, () => messages++)
     for (let i = 0; i < 60; i++) a.r.write(`c/h-${i}`, record(i))
@@ -455,7 +452,7 @@ describe('anti-entropy that costs what differs', () => {
   it('a burst of gossip is joined in order over several turns, not in the callback that received it; stop() joins what is left', async () => {
     const net = createMemoryNetwork({ seed: 31 })
     const changed: string[] = []
-    const a = await node(net, undefined, undefined, (key) => changed.push(key))
+    const a = await node(net, { changed: (key) => changed.push(key) })
     // 200 deltas of 256 records each, written elsewhere, then one that overwrites the first
     // record: received at once, as a transport read can hand over many frames.
     const source = new AWLWWMap<unknown>({ replicaId: 'source' })
@@ -493,18 +490,7 @@ describe('anti-entropy that costs what differs', () => {
   it('gossip admitted when it arrives is joined even if its sender is refused before the inbox drains; a sync message is read only after the queued gossip', async () => {
     const net = createMemoryNetwork({ seed: 43 })
     let admitted = true
-    const t = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
-    const r = new Replicator({
-      transport: t,
-      counters: newCounters(),
-      topic: TOPIC,
-      syncProtocol: SYNC,
-      requestTimeout: 5000,
-      admits: () => admitted,
-      changed: () => {},
-      relay: () => undefined,
-    })
-    nodes.push({ t, r, counters: newCounters() })
+    const { r } = await node(net, { admits: () => admitted })
     const source = new AWLWWMap<unknown>({ replicaId: 'source' })
     const burst: Uint8Array[] = []
     for (let d = 0; d < 50; d++) {
