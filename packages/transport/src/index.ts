@@ -53,6 +53,8 @@ export {
   type MemoryNetworkOptions,
   type MemoryTransportInit,
 } from './memory-network.js'
+/** @internal noise's crypto with cheaper X25519 key handling; exported for bench/noise.bench.mjs. */
+export { fastX25519 } from './noise-crypto.js'
 export {
   DEFAULT_DIAL_TIMEOUT,
   DEFAULT_FAILURE_TIMEOUT,
