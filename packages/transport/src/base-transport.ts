@@ -83,6 +83,7 @@ export abstract class BaseTransport extends EventTarget {
     droppedLoss: 0,
     peerIdMismatches: 0,
     introductions: 0,
+    peerRepairs: 0,
   }
   protected readonly upPeers = new Set<string>()
   protected stopped = false

@@ -46,13 +46,14 @@ import { Tuner, type TuningStats } from './tuning.js'
 export const RPC_PROTOCOL = '/nact-horde/transport/1.0.0'
 /** Prefix of the gossipsub topics that carry user topics. */
 export const TOPIC_PREFIX = 'nact-horde/topic/'
-/** The gossipsub topic of pubsub peer discovery. */
+/** The gossipsub topic of pubsub peer discovery (pubsub 'gossipsub' only). */
 export const DISCOVERY_TOPIC = 'nact-horde/peer-discovery/1'
 /**
- * Ms between a node's pubsub discovery announcements. Peers learn of each other when they
- * connect (each newly identified peer is told of the others, and they of it): the broadcast is
- * only a repair for what that exchange missed. Every announcement is signed and checked by every
- * node, so at one per second it cost each idle node of a 24-node cluster a few percent of a core.
+ * Mean ms between a node's peer-list repairs: the list of its peers sent to one of them picked
+ * at random (jittered ±25 %). Peers learn of each other when they connect (each newly up peer is
+ * told of the others, and they of it): the repair only fills what that exchange missed, and
+ * spreads through a connected cluster in a few rounds. With pubsub 'gossipsub', pubsub peer
+ * discovery announces this node at the same interval as well.
  */
 export const DISCOVERY_INTERVAL = 10_000
 
@@ -61,6 +62,8 @@ export const DISCOVERY_INTERVAL = 10_000
  * failures back off from 200 ms, with jitter: about 6 s of waits in all).
  */
 export const DISCOVERED_DIAL_ATTEMPTS = 6
+/** Most peers one peer-exchange frame names (a receiver reads no more of a longer list). */
+export const PEERS_PER_FRAME = 256
 
 /** One of our framed streams to a peer (either direction). */
 class Channel {
@@ -243,7 +246,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   private readonly stallThreshold: number
 
   constructor(
-    private readonly node: Libp2p<{ pubsub: GossipSub }>,
+    private readonly node: Libp2p<{ pubsub?: GossipSub }>,
     private readonly options: ResolvedOptions,
     log: LogFn,
     private readonly modules: Modules,
@@ -311,7 +314,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       this.identified.add(id)
       this.maybeIntroduce(id)
     })
-    node.services.pubsub.addEventListener('message', (e) => {
+    node.services.pubsub?.addEventListener('message', (e) => {
       const msg = e.detail
       if (!msg.topic.startsWith(TOPIC_PREFIX)) return
       const topic = msg.topic.slice(TOPIC_PREFIX.length)
@@ -322,6 +325,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatInterval)
     this.watchTick(performance.now(), this.checkInterval, this.stallThreshold)
     this.checkTimer = setInterval(() => this.checkSilence(), this.checkInterval)
+    this.scheduleRepair()
     this.log('started %s on %o', this.nodeId, this.addresses)
     // A bootstrap address that names its node: known at once, so a request to that node can
     // dial it before the bootstrap dial has finished.
@@ -764,6 +768,29 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   }
 
   /**
+   * The peer-list repair: every {@link DISCOVERY_INTERVAL} (jittered), this node's peers (at most
+   * {@link PEERS_PER_FRAME}, picked at random) to one up peer picked at random — one frame per
+   * node per interval, so a cluster pays n frames where a broadcast cost n². A peer missed by
+   * the exchange on connecting (a link refused then, two meshes joined through a node that has
+   * since gone) is learned of within a few intervals, hop by hop.
+   */
+  private scheduleRepair(): void {
+    this.later(DISCOVERY_INTERVAL * (0.75 + Math.random() / 2), () => {
+      this.repairPeers()
+      this.scheduleRepair()
+    })
+  }
+
+  private repairPeers(): void {
+    const up = [...this.upPeers].filter((p) => this.listenAddrs.has(p))
+    if (up.length < 2) return
+    const to = up.splice(Math.floor(Math.random() * up.length), 1)[0]!
+    const peers = sample(up, PEERS_PER_FRAME).map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))
+    this.counters.peerRepairs++
+    void this.sendTo(to, encodePeers(peers))
+  }
+
+  /**
    * How long an introduction received means that its peer was introduced to the others: long
    * enough for the dials it starts (queued, with tie-break waits, on a loaded host).
    */
@@ -885,7 +912,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
         this.session(peer).topics = new Set(frame.topics)
         return
       case FRAME_PEERS:
-        for (const p of frame.peers.slice(0, 256)) {
+        for (const p of frame.peers.slice(0, PEERS_PER_FRAME)) {
           if (p.id !== this.nodeId && !this.upPeers.has(p.id)) {
             // Bounded: an id heard of and never up costs at most an introduction made twice.
             if (this.heard.size >= 4096) this.heard.clear()
@@ -922,6 +949,13 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     return this.options.pubsub === 'direct'
   }
 
+  /** The gossipsub service, which runs with pubsub 'gossipsub' only. */
+  private get gossipsub(): GossipSub {
+    const pubsub = this.node.services.pubsub
+    if (pubsub === undefined) throw new Error("gossipsub is not running: pubsub is 'direct'")
+    return pubsub
+  }
+
   private topicsFrame(): Uint8Array {
     return encodeTopics([...this.subscriptions.keys()])
   }
@@ -938,7 +972,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       }
       return
     }
-    this.node.services.pubsub.publish(TOPIC_PREFIX + topic, encodeBatch(payloads)).catch((err: unknown) => {
+    this.gossipsub.publish(TOPIC_PREFIX + topic, encodeBatch(payloads)).catch((err: unknown) => {
       this.log('publish on %s failed: %s', topic, (err as Error)?.message)
     })
   }
@@ -955,12 +989,12 @@ export class Libp2pTransport extends BaseTransport implements Transport {
 
   protected topicSubscribed(topic: string): void {
     if (this.direct) this.announceTopics()
-    else this.node.services.pubsub.subscribe(TOPIC_PREFIX + topic)
+    else this.gossipsub.subscribe(TOPIC_PREFIX + topic)
   }
 
   protected topicUnsubscribed(topic: string): void {
     if (this.direct) this.announceTopics()
-    else this.node.services.pubsub.unsubscribe(TOPIC_PREFIX + topic)
+    else this.gossipsub.unsubscribe(TOPIC_PREFIX + topic)
   }
 
   protected async sendRequest(nodeId: string, id: number, protocol: string, data: Uint8Array): Promise<void> {
@@ -1028,6 +1062,19 @@ export class Libp2pTransport extends BaseTransport implements Transport {
  * lower id dials", the lowest node of a cluster made all the dials of its links, one
  * `maxParallelDials` batch after another, while the highest made none.
  */
+/** At most `k` of `xs`, picked at random (all of them, in order, when there are no more). */
+function sample<T>(xs: T[], k: number): T[] {
+  if (xs.length <= k) return xs
+  const copy = xs.slice()
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(Math.random() * (copy.length - i))
+    const x = copy[i]!
+    copy[i] = copy[j]!
+    copy[j] = x
+  }
+  return copy.slice(0, k)
+}
+
 function dialsFirst(self: string, peer: string): boolean {
   const lower = self < peer
   const pair = lower ? `${self}/${peer}` : `${peer}/${self}`
@@ -1123,7 +1170,13 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
   }
   // The gater runs inside libp2p, which exists before the transport does.
   let transport: Libp2pTransport | undefined
-  const peerDiscovery = [pubsubPeerDiscovery({ interval: DISCOVERY_INTERVAL, topics: [DISCOVERY_TOPIC] })]
+  // gossipsub runs only when it carries the topics: with 'direct' its streams, heartbeats and
+  // signed announcements cost a forming 24-node mesh about a quarter of its CPU, for a
+  // discovery that the peer exchange and its repair (see DISCOVERY_INTERVAL) already do.
+  const withGossipsub = options.pubsub === 'gossipsub'
+  const peerDiscovery = withGossipsub
+    ? [pubsubPeerDiscovery({ interval: DISCOVERY_INTERVAL, topics: [DISCOVERY_TOPIC] })]
+    : []
   if (options.mdns) {
     const { mdns } = await import('@libp2p/mdns')
     peerDiscovery.push(mdns())
@@ -1160,14 +1213,18 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({
-        allowPublishToZeroTopicPeers: true,
-        ignoreDuplicatePublishError: true,
-        emitSelf: false,
-      }),
+      ...(withGossipsub
+        ? {
+            pubsub: gossipsub({
+              allowPublishToZeroTopicPeers: true,
+              ignoreDuplicatePublishError: true,
+              emitSelf: false,
+            }),
+          }
+        : {}),
     },
   })
-  transport = new Libp2pTransport(node as unknown as Libp2p<{ pubsub: GossipSub }>, options, log, {
+  transport = new Libp2pTransport(node as unknown as Libp2p<{ pubsub?: GossipSub }>, options, log, {
     peerIdFromString,
     multiaddr,
     yamuxEstablished: StreamState.Established,

@@ -102,6 +102,11 @@ export interface TransportStats {
    * having introduced it is told of this node's other peers, and they of it, one frame each.
    */
   introductions: number
+  /**
+   * Peer-list repairs sent (libp2p only): every `DISCOVERY_INTERVAL` (jittered), this node's
+   * peers to one of them picked at random.
+   */
+  peerRepairs: number
 }
 
 /** Options of addEventListener (Node's, without depending on the DOM lib). */

@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DISCOVERY_INTERVAL } from '@nact-horde/transport'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createNetwork, type NetnsNetwork } from '../../../../bench/lib/netns.mjs'
 import { machine, recordSection, table } from '../../../../bench/lib/results.mjs'
@@ -33,6 +34,8 @@ const PORT = 4001
 const REDIAL_CAP = 2000
 const DIAL_TIMEOUT = 1000
 const DELAY_MS = 50
+/** The cut link of the discovery test: longer than the dials its two nodes make before giving up. */
+const CUT_MS = 20_000
 
 const ms = (ns: bigint) => Number(ns) / 1e6
 const fmt = (x: number) => `${x.toFixed(0)} ms`
@@ -309,6 +312,47 @@ describe('partitions on a real network', () => {
     expect(dups).toEqual([])
     expect(onceIn(last, all, 3)).toBe(true)
   }, 40_000)
+})
+
+describe('discovery on a real network', () => {
+  it('two nodes whose link was cut when they met connect once it heals (the peer-list repair)', async () => {
+    const network = createNetwork(3)
+    net = network
+    // Nodes 1 and 2 learn of each other from the seed's lists and cannot reach each other: they
+    // dial until they give up (DISCOVERED_DIAL_ATTEMPTS, about 12 s at this dialTimeout).
+    network.cut(1, 2)
+    const base = { failureTimeout: FAILURE_TIMEOUT, syncInterval: 200, dialTimeout: DIAL_TIMEOUT }
+    const seed = await spawnNode({ ...base, listen: network.listen(0) }, { netns: network.ns(0) })
+    const [a, b] = await Promise.all(
+      [1, 2].map((i) =>
+        spawnNode(
+          { ...base, listen: network.listen(i), bootstrap: seed.addresses },
+          { netns: network.ns(i) },
+        ),
+      ),
+    )
+    await seed.call('awaitPeers', { n: 2, timeout: 20_000 }, 25_000)
+    // The cut lasts past their giving up; the seed's repairs meanwhile restart their dials.
+    await new Promise((r) => setTimeout(r, CUT_MS))
+    const counts = await Promise.all([a!, b!].map((x) => x.call<{ peers: number }>('peers')))
+    expect(counts.map((c) => c.peers)).toEqual([1, 1])
+    const healedAt = Date.now()
+    network.heal()
+    // The seed's next repair names one of them to the other: within one interval (jittered up
+    // to 1.25 ×) plus the dials' backoff left over from the cut.
+    const bound = 1.25 * DISCOVERY_INTERVAL + 6000
+    await waitFor(() => oneCluster([seed, a!, b!]), bound, 'one cluster after the cut link healed', 50)
+    const took = Date.now() - healedAt
+    const repairs = await seed.call<{ peerRepairs: number }>('transportStats')
+    log(`cut link between two nodes for ${fmt(CUT_MS)}: one cluster ${fmt(took)} after it healed`)
+    figures.push([
+      `the link between two of 3 nodes cut from their start for ${fmt(CUT_MS)} (their dials given up) → one cluster after it heals`,
+      fmt(took),
+      `≤ ${fmt(bound)}`,
+      took <= bound,
+    ])
+    expect(repairs.peerRepairs).toBeGreaterThan(0)
+  }, 90_000)
 })
 
 describe('bootstrap and identity on a real network', () => {
