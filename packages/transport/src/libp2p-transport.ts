@@ -831,6 +831,15 @@ export class Libp2pTransport extends BaseTransport implements Transport {
       const c = s?.channels.values().next().value
       if (s !== undefined && s.out === undefined && c !== undefined) this.outbound(c.peerId).catch(() => {})
     }
+    // A connected peer that speaks our protocol (identify said so) and is not up: the stream
+    // each side opened on connecting failed (a protocol negotiation timed out on a starved host,
+    // a stream reset). Nothing else would open another — the connection stays, so neither side
+    // dials again — and the pair would never be up.
+    for (const id of this.identified) {
+      if (this.upPeers.has(id) || this.sessions.get(id)?.out !== undefined) continue
+      const peerId = this.peerIdOf(id)
+      if (this.connected(peerId)) this.outbound(peerId).catch(() => {})
+    }
   }
 
   private checkSilence(): void {

@@ -227,6 +227,35 @@ describe('libp2p transport', () => {
     expect([...(await b!.request(a!.nodeId, '/echo/1', bytes(1, 2)))]).toEqual([1, 2])
   })
 
+  it('opens another stream to a connected peer whose first one failed, and the peer comes up', async () => {
+    const [a] = track(await createTransport({ heartbeatInterval: 100 }))
+    const { createLibp2p } = await import('libp2p')
+    const { tcp } = await import('@libp2p/tcp')
+    const { noise } = await import('@chainsafe/libp2p-noise')
+    const { yamux } = await import('@chainsafe/libp2p-yamux')
+    const { identify } = await import('@libp2p/identify')
+    const { multiaddr } = await import('@multiformats/multiaddr')
+    // A peer that speaks our protocol (identify tells a so) but resets the first stream a opens
+    // to it, as a negotiation that timed out would end; later streams get a heartbeat frame.
+    const raw = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionMonitor: { enabled: false },
+      services: { identify: identify() },
+    })
+    cleanup.push(() => raw.stop())
+    let streams = 0
+    await raw.handle(RPC_PROTOCOL, (stream) => {
+      if (++streams === 1) stream.abort(new Error('first stream fails'))
+      else stream.send(Uint8Array.of(1, 4))
+    })
+    await raw.dial(multiaddr(a!.addresses[0]!))
+    await waitFor(() => a!.peers().includes(raw.peerId.toString()), 5000, 'the peer to come up')
+    expect(streams).toBeGreaterThanOrEqual(2)
+  })
+
   it('carries publications up to MAX_PUBLISH_BYTES and refuses larger ones', async () => {
     const [a] = track(await createTransport())
     const [b] = track(await createTransport({ bootstrap: a!.addresses }))
