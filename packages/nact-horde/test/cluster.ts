@@ -27,8 +27,25 @@ export function prng(seed: number): () => number {
   }
 }
 
+/**
+ * The gate of behaviour `gated`: while `hold` is set, its `init` waits for it, and `entered`
+ * lists the node of every init that began (a test holds a start midway).
+ */
+export const initGate: { hold: Promise<void> | undefined; entered: string[] } = {
+  hold: undefined,
+  entered: [],
+}
+
 /** Example behaviours used across the tests. */
 export const behaviours: Record<string, Behaviour> = {
+  gated: {
+    init: async (_args: unknown, ctx) => {
+      initGate.entered.push(ctx.node)
+      await initGate.hold
+      return 0
+    },
+    handle: (s: number) => s + 1,
+  },
   counter: {
     init: (args: { start?: number } | null) => args?.start ?? 0,
     handle: (

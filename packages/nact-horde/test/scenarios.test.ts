@@ -3,7 +3,7 @@ import { createMemoryNetwork } from '@nact-horde/transport'
 import nact from 'nact'
 import { NotMemberError, QuorumNotMetError, startHorde, uniformQuorumDistribution } from 'nact-horde'
 import { afterEach, describe, expect, it } from 'vitest'
-import { behaviours, Cluster, type TestNode, waitFor } from './cluster.js'
+import { behaviours, Cluster, initGate, type TestNode, waitFor } from './cluster.js'
 
 let cluster: Cluster | undefined
 afterEach(async () => {
@@ -47,6 +47,50 @@ describe('node failure', () => {
     const took = Date.now() - t0
     console.log(`failover of ${lost} children took ${took} ms`)
     expect(lost).toBeGreaterThan(50)
+  })
+
+  it('a failover start under way when its node loses the quorum stops the child once its init ends', async () => {
+    cluster = await Cluster.start(3, { distributionStrategy: uniformQuorumDistribution() })
+    const c = cluster
+    await c.nodes[0]!.horde.startChild({ id: 'g', behaviour: 'gated' })
+    await waitFor(() => c.exactlyOnce(['g']), 5000, 'g to run')
+    const victim = c.ownerOf('g')!
+    let release!: () => void
+    initGate.hold = new Promise<void>((r) => {
+      release = r
+    })
+    initGate.entered = []
+    const seen: string[] = []
+    try {
+      await c.crash(c.nodes.indexOf(victim))
+      // The two survivors are a quorum: g's failover start begins on one and waits in init.
+      await waitFor(() => initGate.entered.length === 1, 5000, 'the failover start of g')
+      const owner = c.live.find((n) => n.horde.nodeId === initGate.entered[0])!
+      const other = c.live.find((n) => n !== owner)!
+      // The other survivor crashes too: the owner, alone of three, loses the quorum while the
+      // start is under way, so its reconciler cannot act on that for g yet.
+      await c.crash(c.nodes.indexOf(other))
+      await waitFor(
+        () => owner.horde.members().find((m) => m.nodeId === other.horde.nodeId)?.status !== 'alive',
+        5000,
+        'the owner to see the other survivor gone',
+      )
+      // The reconciler runs on setImmediate after the view changes.
+      await new Promise((r) => setImmediate(r))
+      await expect(owner.horde.startChild({ id: 'nope', behaviour: 'plain' })).rejects.toBeInstanceOf(
+        QuorumNotMetError,
+      )
+      expect(owner.horde.localChildren()).toEqual([])
+      owner.horde.addEventListener('child:started', (e) => seen.push(`started ${e.detail.id}`))
+      owner.horde.addEventListener('child:stopped', (e) => seen.push(`stopped ${e.detail.id}`))
+    } finally {
+      release()
+      initGate.hold = undefined
+    }
+    // The start ends, and the quorum lost meanwhile is acted on: g stops.
+    await waitFor(() => seen.includes('stopped g'), 5000, 'g to stop')
+    expect(seen).toEqual(['started g', 'stopped g'])
+    expect(c.live[0]!.horde.localChildren()).toEqual([])
   })
 
   it('a crash loses the child’s state (it restarts from init)', async () => {

@@ -116,5 +116,10 @@ export function decide(siblings: readonly ChildRecord[], running: boolean, ctx: 
   const target = ctx.strategy.chooseNode(rec.spec, ctx.members)
   if (target === undefined || target === rec.node) return []
   if (rec.spec.restart === 'temporary') return [{ kind: 'forget', expected: rec }]
-  return [{ kind: 'write', expected: rec, record: moved(rec, target), failover: true }]
+  const next = moved(rec, target)
+  const write: Action = { kind: 'write', expected: rec, record: next, failover: true }
+  if (target !== ctx.self) return [write]
+  // Failed over to this node: it starts the child in the same turn if the written record,
+  // examined next, would have it do so — not a second examination of every child it takes.
+  return [write, ...decide([next], false, ctx).filter((a) => a.kind === 'run')]
 }

@@ -134,6 +134,36 @@ describe('decide', () => {
       ['write'],
     ],
     [
+      'elsewhere, owner downed, failed over to this node: write, and start it in the same turn',
+      [rec('b', 1)],
+      false,
+      {
+        gone: goneSet('b'),
+        members: alive('a'),
+        strategy: { ...uniformDistribution(), chooseNode: () => 'a' },
+      },
+      ['write', 'run'],
+    ],
+    [
+      'elsewhere, owner downed, failed over to this node while its view is stale: write only',
+      [rec('b', 1)],
+      false,
+      {
+        gone: goneSet('b'),
+        stale: true,
+        members: alive('a'),
+        strategy: { ...uniformDistribution(), chooseNode: () => 'a' },
+      },
+      ['write'],
+    ],
+    [
+      'elsewhere, owner downed, failed over to another node: write only',
+      [rec('b', 1)],
+      false,
+      { gone: goneSet('b'), strategy: { ...uniformDistribution(), chooseNode: () => 'c' } },
+      ['write'],
+    ],
+    [
       'elsewhere, owner downed, but this node cannot act (stale or no majority heard): nothing',
       [rec('b', 1)],
       false,
