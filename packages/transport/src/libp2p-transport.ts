@@ -1,6 +1,7 @@
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Libp2pOptions } from 'libp2p'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { BaseTransport } from './base-transport.js'
 import {
@@ -49,11 +50,10 @@ export const TOPIC_PREFIX = 'nact-horde/topic/'
 /** The gossipsub topic of pubsub peer discovery (pubsub 'gossipsub' only). */
 export const DISCOVERY_TOPIC = 'nact-horde/peer-discovery/1'
 /**
- * Mean ms between a node's peer-list repairs: the list of its peers sent to one of them picked
- * at random (jittered ±25 %). Peers learn of each other when they connect (each newly up peer is
- * told of the others, and they of it): the repair only fills what that exchange missed, and
- * spreads through a connected cluster in a few rounds. With pubsub 'gossipsub', pubsub peer
- * discovery announces this node at the same interval as well.
+ * Ms between a node's pubsub discovery announcements (pubsub 'gossipsub' only). Peers learn of
+ * each other when they connect (each newly up peer is told of the others, and they of it), and
+ * the peer-list repair (option `peerRepairInterval`) fills what that missed in either mode: the
+ * broadcast only adds to it.
  */
 export const DISCOVERY_INTERVAL = 10_000
 
@@ -81,6 +81,9 @@ class Channel {
     owner.tuner.stream(stream)
     stream.addEventListener('message', (event) => this.onData(event.data))
     stream.addEventListener('close', () => owner.channelClosed(this))
+    // A stream the peer reset before this channel listened fires no 'close' event: without
+    // this, an outbound channel would stay the peer's, dead, and never be reopened.
+    if (stream.status !== 'open') queueMicrotask(() => owner.channelClosed(this))
   }
 
   get open(): boolean {
@@ -768,14 +771,14 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   }
 
   /**
-   * The peer-list repair: every {@link DISCOVERY_INTERVAL} (jittered), this node's peers (at most
+   * The peer-list repair: every `peerRepairInterval` (jittered), this node's peers (at most
    * {@link PEERS_PER_FRAME}, picked at random) to one up peer picked at random — one frame per
    * node per interval, so a cluster pays n frames where a broadcast cost n². A peer missed by
    * the exchange on connecting (a link refused then, two meshes joined through a node that has
    * since gone) is learned of within a few intervals, hop by hop.
    */
   private scheduleRepair(): void {
-    this.later(DISCOVERY_INTERVAL * (0.75 + Math.random() / 2), () => {
+    this.later(this.options.peerRepairInterval * (0.75 + Math.random() / 2), () => {
       this.repairPeers()
       this.scheduleRepair()
     })
@@ -1111,7 +1114,7 @@ async function pskFromClusterKey(clusterKey: string): Promise<Uint8Array> {
 }
 
 /**
- * Starts a libp2p node (TCP, noise, yamux, identify, ping, gossipsub) and returns it as a
+ * Starts a libp2p node (TCP, noise, yamux, identify, ping; gossipsub with pubsub 'gossipsub') and returns it as a
  * {@link Transport}. It dials the `bootstrap` addresses (resolving DNS names), then every peer
  * it discovers, and keeps its members connected: redialled forever, with backoff capped at
  * `redialMaxDelay`.
@@ -1136,9 +1139,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     { yamux },
     { identify },
     { ping },
-    { gossipsub },
     { StreamState },
-    { pubsubPeerDiscovery },
     { peerIdFromString },
     { multiaddr },
   ] = await Promise.all([
@@ -1149,9 +1150,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     import('@chainsafe/libp2p-yamux'),
     import('@libp2p/identify'),
     import('@libp2p/ping'),
-    import('@libp2p/gossipsub'),
     import('@chainsafe/libp2p-yamux/stream'),
-    import('@libp2p/pubsub-peer-discovery'),
     import('@libp2p/peer-id'),
     import('@multiformats/multiaddr'),
   ])
@@ -1179,13 +1178,26 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
   }
   // The gater runs inside libp2p, which exists before the transport does.
   let transport: Libp2pTransport | undefined
-  // gossipsub runs only when it carries the topics: with 'direct' its streams, heartbeats and
-  // signed announcements cost a forming 24-node mesh about a quarter of its CPU, for a
-  // discovery that the peer exchange and its repair (see DISCOVERY_INTERVAL) already do.
-  const withGossipsub = options.pubsub === 'gossipsub'
-  const peerDiscovery = withGossipsub
-    ? [pubsubPeerDiscovery({ interval: DISCOVERY_INTERVAL, topics: [DISCOVERY_TOPIC] })]
-    : []
+  // gossipsub runs (and is loaded) only when it carries the topics: with 'direct' its streams,
+  // heartbeats and signed announcements were a large part of forming a mesh (24 processes on
+  // this 2-core host: about a quarter less CPU without them, in a probe), for discovery that
+  // the peer exchange and its repair (option peerRepairInterval) already do.
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  let pubsubService = {}
+  if (options.pubsub === 'gossipsub') {
+    const [{ gossipsub }, { pubsubPeerDiscovery }] = await Promise.all([
+      import('@libp2p/gossipsub'),
+      import('@libp2p/pubsub-peer-discovery'),
+    ])
+    peerDiscovery.push(pubsubPeerDiscovery({ interval: DISCOVERY_INTERVAL, topics: [DISCOVERY_TOPIC] }))
+    pubsubService = {
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        ignoreDuplicatePublishError: true,
+        emitSelf: false,
+      }),
+    }
+  }
   if (options.mdns) {
     const { mdns } = await import('@libp2p/mdns')
     peerDiscovery.push(mdns())
@@ -1222,15 +1234,7 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
     services: {
       identify: identify(),
       ping: ping(),
-      ...(withGossipsub
-        ? {
-            pubsub: gossipsub({
-              allowPublishToZeroTopicPeers: true,
-              ignoreDuplicatePublishError: true,
-              emitSelf: false,
-            }),
-          }
-        : {}),
+      ...pubsubService,
     },
   })
   transport = new Libp2pTransport(node as unknown as Libp2p<{ pubsub?: GossipSub }>, options, log, {

@@ -40,6 +40,13 @@ export interface TransportInit {
   /** How often DNS names in `bootstrap` are resolved again, ms (100 … 3 600 000). @default 30 000 */
   resolveInterval?: number
   /**
+   * Mean ms between two peer-list repairs of this node (100 … 3 600 000): the list of its peers
+   * sent to one of them picked at random, jittered ±25 %. Two nodes that could not reach each
+   * other when they met (and gave up dialling) connect within about this long of the link
+   * coming back. @default 10 000
+   */
+  peerRepairInterval?: number
+  /**
    * Resolves a host name of a `bootstrap` entry to its addresses (`family` 4 for `/dns4`, 6
    * for `/dns6`, 0 for `/dns`). For tests, or a custom discovery.
    * @default Node's `dns.promises.lookup(name, { all: true, family })`
@@ -110,6 +117,7 @@ export const DEFAULT_DIAL_TIMEOUT = 5000
 export const DEFAULT_MAX_PARALLEL_DIALS = 4
 /** Default DNS re-resolution interval, ms. */
 export const DEFAULT_RESOLVE_INTERVAL = 30_000
+export const DEFAULT_PEER_REPAIR_INTERVAL = 10_000
 /** Default libp2p `maxConnections`. */
 export const DEFAULT_MAX_CONNECTIONS = 300
 /** Default libp2p `inboundConnectionThreshold` (per host, per second). */
@@ -128,6 +136,7 @@ export interface ResolvedOptions {
   dialTimeout: number
   maxParallelDials: number
   resolveInterval: number
+  peerRepairInterval: number
   resolveHost: ResolveHost | undefined
   maxConnections: number
   inboundConnectionThreshold: number
@@ -243,6 +252,12 @@ export function resolveOptions(init: TransportInit = {}): ResolvedOptions {
     resolveInterval: checkNumber(
       'resolveInterval',
       init.resolveInterval ?? DEFAULT_RESOLVE_INTERVAL,
+      100,
+      3_600_000,
+    ),
+    peerRepairInterval: checkNumber(
+      'peerRepairInterval',
+      init.peerRepairInterval ?? DEFAULT_PEER_REPAIR_INTERVAL,
       100,
       3_600_000,
     ),

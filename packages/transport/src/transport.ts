@@ -103,8 +103,8 @@ export interface TransportStats {
    */
   introductions: number
   /**
-   * Peer-list repairs sent (libp2p only): every `DISCOVERY_INTERVAL` (jittered), this node's
-   * peers to one of them picked at random.
+   * Peer-list repairs sent (libp2p only): every `peerRepairInterval` (jittered), this node's
+   * peers to one of them picked at random (none while it has fewer than two peers).
    */
   peerRepairs: number
 }

@@ -78,14 +78,15 @@ export function spawnNode(init: TransportInit): Promise<NodeProcess> {
 }
 
 /**
- * A bare libp2p node (TCP, noise, yamux; no cluster key, not a transport): a stranger that can
+ * A bare libp2p node (TCP, noise, yamux, identify if asked; no cluster key, not a transport): a stranger that can
  * open streams to a transport and write raw frames. Returns it and `multiaddr` to name targets.
  */
-export async function rawLibp2pNode() {
+export async function rawLibp2pNode({ identify: withIdentify = false } = {}) {
   const { createLibp2p } = await import('libp2p')
   const { tcp } = await import('@libp2p/tcp')
   const { noise } = await import('@chainsafe/libp2p-noise')
   const { yamux } = await import('@chainsafe/libp2p-yamux')
+  const { identify } = await import('@libp2p/identify')
   const { multiaddr } = await import('@multiformats/multiaddr')
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -93,6 +94,8 @@ export async function rawLibp2pNode() {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionMonitor: { enabled: false },
+    // With identify, our transport learns which protocols it speaks.
+    services: withIdentify ? { identify: identify() } : {},
   })
   return { node, multiaddr }
 }
