@@ -47,9 +47,9 @@ const SECTIONS = asked.length > 0 ? asked : ALL_SECTIONS
 const FAILURE_TIMEOUT = 1000
 const NODE = { failureTimeout: FAILURE_TIMEOUT, syncInterval: 200 }
 /**
- * The mesh section runs the horde's defaults, without the fixture's stall sampler (a
- * process.cpuUsage() every 10 ms, about 4 % of the CPU of a forming 24-process mesh): it
- * reports no stall, and the transport-alone fixture it is compared with has none.
+ * The mesh section runs the horde's defaults, without the fixture's stall sampler (a timer and
+ * a process.cpuUsage() every 10 ms in each of 24 processes sharing the cores): it reports no
+ * stall, the transport-alone fixture it is compared with has none, and a deployment runs none.
  */
 const MESH_NODE = { failureTimeout: 3000, syncInterval: 1000, stallSampler: false }
 /** Sizes of the full run and of the smoke run (SCALE_QUICK=1). */
@@ -543,7 +543,7 @@ async function sectionMesh() {
     record(
       'scale-mesh',
       `scale: ${n} processes mesh and idle`,
-      `${n} node processes on 127.0.0.1 (libp2p TCP), the first started, then the other ${n - 1} at once bootstrapping from it; the defaults: failureTimeout ${MESH_NODE.failureTimeout} ms, syncInterval ${MESH_NODE.syncInterval} ms. Mesh times are from the moment the last process had started its horde to the moment the last node saw all ${n} members alive (horde.members()) and all ${n - 1} peers connected (transport.peers()), each on its own clock ("not in time": not within the 120 s the bench waits). The transport alone: the same formation with bench/fixtures/transport-node.mjs (createTransport with the same failureTimeout, no horde), run just before, timed from its last process ready to its last process with all ${n - 1} peers up. Idle CPU: process.cpuUsage() of each node over ${fmtS(CFG.idleMs)}, from 5 s after the mesh formed (the target's window), and again from ${fmtS(LATE_IDLE_MS)} after. The fixture's stall sampler is off from each process's start (it reports nothing here; before 2026-11-30's last mesh run it ran while the mesh formed). Anti-entropy and member:down events: every node's metrics and events from its start to the moment the mesh had formed.`,
+      `${n} node processes on 127.0.0.1 (libp2p TCP), the first started, then the other ${n - 1} at once bootstrapping from it; the defaults: failureTimeout ${MESH_NODE.failureTimeout} ms, syncInterval ${MESH_NODE.syncInterval} ms. Mesh times are from the moment the last process had started its horde to the moment the last node saw all ${n} members alive (horde.members()) and all ${n - 1} peers connected (transport.peers()), each on its own clock ("not in time": not within the 120 s the bench waits). The transport alone: the same formation with bench/fixtures/transport-node.mjs (createTransport with the same failureTimeout, no horde), run just before, timed from its last process ready to its last process with all ${n - 1} peers up. Idle CPU: process.cpuUsage() of each node over ${fmtS(CFG.idleMs)}, from 5 s after the mesh formed (the target's window), and again from ${fmtS(LATE_IDLE_MS)} after. The fixture's stall sampler is off from each process's start (it reports nothing here). Anti-entropy and member:down events: every node's metrics and events from its start to the moment the mesh had formed.`,
       ['figure', 'value', 'target', 'met?'],
       [
         ['last process ready, after the first was spawned', fmtS(lastReadyAfter), '', ''],

@@ -68,15 +68,15 @@ describe('node failure', () => {
       const owner = c.live.find((n) => n.horde.nodeId === initGate.entered[0])!
       const other = c.live.find((n) => n !== owner)!
       // The other survivor crashes too: the owner, alone of three, loses the quorum while the
-      // start is under way, so its reconciler cannot act on that for g yet.
-      await c.crash(c.nodes.indexOf(other))
-      await waitFor(
-        () => owner.horde.members().find((m) => m.nodeId === other.horde.nodeId)?.status !== 'alive',
-        5000,
-        'the owner to see the other survivor gone',
+      // start is under way. The reconciler pass that sees the change (it emits member:down)
+      // examines every child, but cannot act on g yet.
+      const down = new Promise<void>((resolve) =>
+        owner.horde.addEventListener('member:down', (e) => {
+          if (e.detail.nodeId === other.horde.nodeId) resolve()
+        }),
       )
-      // The reconciler runs on setImmediate after the view changes.
-      await new Promise((r) => setImmediate(r))
+      await c.crash(c.nodes.indexOf(other))
+      await down
       await expect(owner.horde.startChild({ id: 'nope', behaviour: 'plain' })).rejects.toBeInstanceOf(
         QuorumNotMetError,
       )

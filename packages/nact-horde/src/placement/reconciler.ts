@@ -67,7 +67,8 @@ export interface ReconcilerComponents {
  * Brings this node in line with the map: for each child whose record or whose node's status
  * changed, it asks {@link decide} what to do and carries that out — the one place where
  * children are started, stopped and moved, and where child records are written. Actions on
- * one child run one at a time; when one ends, the child is examined again. Every write that
+ * one child run one at a time; when one ends, the child is examined again if anything may be
+ * left to decide (see act). Every write that
  * follows an await is fenced: it is made only if the child's record is still the one the
  * decision was based on.
  */

@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DISCOVERY_INTERVAL } from '@nact-horde/transport'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createNetwork, type NetnsNetwork } from '../../../../bench/lib/netns.mjs'
 import { machine, recordSection, table } from '../../../../bench/lib/results.mjs'
@@ -34,8 +33,13 @@ const PORT = 4001
 const REDIAL_CAP = 2000
 const DIAL_TIMEOUT = 1000
 const DELAY_MS = 50
-/** The cut link of the discovery test: longer than the dials its two nodes make before giving up. */
-const CUT_MS = 20_000
+/**
+ * The discovery test: its nodes' peer-list repairs come every REPAIR_MS (±25 %), and the cut
+ * lasts CUT_MS — past the dials of the first exchange (about 13 s at DIAL_TIMEOUT), and
+ * ending before any repair could have been sent (0.75 × REPAIR_MS).
+ */
+const REPAIR_MS = 30_000
+const CUT_MS = 16_000
 
 const ms = (ns: bigint) => Number(ns) / 1e6
 const fmt = (x: number) => `${x.toFixed(0)} ms`
@@ -319,9 +323,14 @@ describe('discovery on a real network', () => {
     const network = createNetwork(3)
     net = network
     // Nodes 1 and 2 learn of each other from the seed's lists and cannot reach each other: they
-    // dial until they give up (DISCOVERED_DIAL_ATTEMPTS, about 12 s at this dialTimeout).
+    // dial until they give up (DISCOVERED_DIAL_ATTEMPTS dials with backoff between them).
     network.cut(1, 2)
-    const base = { failureTimeout: FAILURE_TIMEOUT, syncInterval: 200, dialTimeout: DIAL_TIMEOUT }
+    const base = {
+      failureTimeout: FAILURE_TIMEOUT,
+      syncInterval: 200,
+      dialTimeout: DIAL_TIMEOUT,
+      peerRepairInterval: REPAIR_MS,
+    }
     const seed = await spawnNode({ ...base, listen: network.listen(0) }, { netns: network.ns(0) })
     const [a, b] = await Promise.all(
       [1, 2].map((i) =>
@@ -332,26 +341,33 @@ describe('discovery on a real network', () => {
       ),
     )
     await seed.call('awaitPeers', { n: 2, timeout: 20_000 }, 25_000)
-    // The cut lasts past their giving up; the seed's repairs meanwhile restart their dials.
+    // The cut's length (see CUT_MS): at the heal no dial between them is pending, and nothing
+    // but a repair names one to the other again.
     await new Promise((r) => setTimeout(r, CUT_MS))
     const counts = await Promise.all([a!, b!].map((x) => x.call<{ peers: number }>('peers')))
     expect(counts.map((c) => c.peers)).toEqual([1, 1])
     const healedAt = Date.now()
     network.heal()
-    // The seed's next repair names one of them to the other: within one interval (jittered up
-    // to 1.25 ×) plus the dials' backoff left over from the cut.
-    const bound = 1.25 * DISCOVERY_INTERVAL + 6000
-    await waitFor(() => oneCluster([seed, a!, b!]), bound, 'one cluster after the cut link healed', 50)
+    // The seed's first repair (it has two peers; theirs have one, and send none) names one of
+    // them to the other: at most 1.25 × REPAIR_MS after its start, plus a dial.
+    const bound = 1.25 * REPAIR_MS - CUT_MS + 5000
+    await waitFor(
+      () => oneCluster([seed, a!, b!]),
+      bound + 10_000,
+      'one cluster after the cut link healed',
+      50,
+    )
     const took = Date.now() - healedAt
     const repairs = await seed.call<{ peerRepairs: number }>('transportStats')
     log(`cut link between two nodes for ${fmt(CUT_MS)}: one cluster ${fmt(took)} after it healed`)
     figures.push([
-      `the link between two of 3 nodes cut from their start for ${fmt(CUT_MS)} (their dials given up) → one cluster after it heals`,
+      `the link between two of 3 nodes cut from their start for ${fmt(CUT_MS)} (their dials given up) → one cluster after it heals (peer-list repair every ${fmt(REPAIR_MS)})`,
       fmt(took),
       `≤ ${fmt(bound)}`,
       took <= bound,
     ])
-    expect(repairs.peerRepairs).toBeGreaterThan(0)
+    expect(took).toBeLessThanOrEqual(bound)
+    expect(repairs.peerRepairs).toBeGreaterThanOrEqual(1)
   }, 90_000)
 })
 
