@@ -103,7 +103,8 @@ describe('what a membership key change costs the reconciler', () => {
     for (const [i, n] of after.entries()) expect(n - before[i]!).toBeLessThan(ids.length)
     // A real change of the view: x crashes. Whether x is gone is all that changed for the
     // decisions, and only the coordinator fails children over: it examines x's children as x
-    // goes, and starts those it takes in the same examination (about onX); the other examines
+    // goes, and starts those it takes in the same examination (about onX, and once more each
+    // start past a turn's STARTS_PER_TURN); the other examines
     // them only as their new records arrive (about onX). Examining again the records the
     // coordinator wrote for itself, and every start as it ends, was another 0.5 × onX each at
     // the coordinator and 0.5 × onX at the other. A full examination would be every child

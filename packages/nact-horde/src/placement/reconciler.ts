@@ -236,7 +236,8 @@ export class Reconciler {
     // At most SLICE ids per turn: those carried over from the last, then the oldest dirty ones,
     // then those of a full examination; the rest wait for the next turn (with a fresh view):
     // others get to run meanwhile. Ids the actions below mark dirty again are examined next turn,
-    // and so are the ids left once STARTS_PER_TURN local starts have begun or TURN_BUDGET_MS passed.
+    // and so are the ids left once TURN_BUDGET_MS passed, and those to start once
+    // STARTS_PER_TURN local starts have begun (the other decisions of the turn go on).
     const ids = this.carried
     this.carried = []
     // A carried id marked dirty again since is examined once, now.
@@ -257,23 +258,36 @@ export class Reconciler {
     }
     let starts = 0
     const until = performance.now() + TURN_BUDGET_MS
+    /** Ids to start once this turn's starts are spent: examined again first next turn. */
+    const waiting: string[] = []
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!
-      if (starts === STARTS_PER_TURN || (i % 64 === 63 && performance.now() > until)) {
+      if (i % 64 === 63 && performance.now() > until) {
         this.carried = ids.slice(i)
         break
       }
       if (!this.busy.has(id)) {
-        this.c.counters.childrenExamined++
         const siblings = this.c.replicator.childSiblings(id)
         if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
         else this.tombstones.delete(id)
+        const actions = decide(siblings, this.c.local.has(id), ctx)
+        // Once this turn's starts are spent, a start waits for the next turn, but the other
+        // decisions go on: a failover's records for the other survivors are not held back by
+        // the coordinator's own starts.
+        const full = starts === STARTS_PER_TURN
+        if (full && actions[0]?.kind === 'run') {
+          waiting.push(id)
+          continue
+        }
+        this.c.counters.childrenExamined++
         // The records as this decision leaves them (a write replaces every sibling).
         let records = siblings
-        for (const action of decide(siblings, this.c.local.has(id), ctx)) {
+        for (const action of actions) {
           let settled = false
           if (action.kind === 'write') records = [action.record]
           else if (action.kind === 'run') {
+            // The write before it stands and marked the child dirty: it starts when examined again.
+            if (full) break
             starts++
             // Once the start has run, would the same records and view decide anything more?
             // Usually not (no move to finish, no concurrent record, passive redistribution):
@@ -289,6 +303,7 @@ export class Reconciler {
       } else this.deferred.add(id)
       this.c.router.ready(id)
     }
+    if (waiting.length > 0) this.carried = [...waiting, ...this.carried]
     if (this.dirty.size > 0 || this.carried.length > 0 || this.pendingAll !== undefined) this.scheduleFlush()
     this.c.events.flushed(view)
     for (const w of [...this.waiters]) w()
