@@ -117,6 +117,7 @@ export const DEFAULT_DIAL_TIMEOUT = 5000
 export const DEFAULT_MAX_PARALLEL_DIALS = 4
 /** Default DNS re-resolution interval, ms. */
 export const DEFAULT_RESOLVE_INTERVAL = 30_000
+/** Default mean interval between two peer-list repairs, ms. */
 export const DEFAULT_PEER_REPAIR_INTERVAL = 10_000
 /** Default libp2p `maxConnections`. */
 export const DEFAULT_MAX_CONNECTIONS = 300

@@ -81,6 +81,8 @@ export class Reconciler {
   private readonly dirty = new Set<string>()
   /** Ids taken for examination but left for the next turn (STARTS_PER_TURN or TURN_BUDGET_MS reached): examined first. */
   private carried: string[] = []
+  /** How many of `carried`, from its start, waited only for a start (decided already: see flush). */
+  private carriedStarts = 0
   /** Every child must be examined again (an explicit request: the start, a renewed replica id). */
   private dirtyAll = false
   /** A key the view is computed from changed: the children whose decisions the change alters are examined again (see flush). */
@@ -239,7 +241,9 @@ export class Reconciler {
     // and so are the ids left once TURN_BUDGET_MS passed, and those to start once
     // STARTS_PER_TURN local starts have begun (the other decisions of the turn go on).
     const ids = this.carried
+    const carriedStarts = this.carriedStarts
     this.carried = []
+    this.carriedStarts = 0
     // A carried id marked dirty again since is examined once, now.
     for (const id of ids) this.dirty.delete(id)
     // While a full examination runs, it gets half the slice at least: a burst of record changes
@@ -267,14 +271,20 @@ export class Reconciler {
         break
       }
       if (!this.busy.has(id)) {
-        const siblings = this.c.replicator.childSiblings(id)
-        if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
-        else this.tombstones.delete(id)
-        const actions = decide(siblings, this.c.local.has(id), ctx)
         // Once this turn's starts are spent, a start waits for the next turn, but the other
         // decisions go on: a failover's records for the other survivors are not held back by
         // the coordinator's own starts.
         const full = starts === STARTS_PER_TURN
+        if (full && i < carriedStarts) {
+          // Decided to start last turn already, and waiting again: not decided once more
+          // (it is decided afresh in the turn that starts it).
+          waiting.push(id)
+          continue
+        }
+        const siblings = this.c.replicator.childSiblings(id)
+        if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
+        else this.tombstones.delete(id)
+        const actions = decide(siblings, this.c.local.has(id), ctx)
         if (full && actions[0]?.kind === 'run') {
           waiting.push(id)
           continue
@@ -303,7 +313,10 @@ export class Reconciler {
       } else this.deferred.add(id)
       this.c.router.ready(id)
     }
-    if (waiting.length > 0) this.carried = [...waiting, ...this.carried]
+    if (waiting.length > 0) {
+      this.carried = [...waiting, ...this.carried]
+      this.carriedStarts = waiting.length
+    }
     if (this.dirty.size > 0 || this.carried.length > 0 || this.pendingAll !== undefined) this.scheduleFlush()
     this.c.events.flushed(view)
     for (const w of [...this.waiters]) w()
