@@ -112,8 +112,6 @@ describe('what a membership key change costs the reconciler', () => {
     // goes, or every record the coordinator wrote again, 2 × onX at both.
     const onX = x!.localChildren().length
     expect(onX).toBeGreaterThan(ids.length / 6)
-    // The coordinator once x is gone: the standing member with the lowest id.
-    const coordinator = a!.nodeId < b!.nodeId ? 0 : 1
     await c.crash(2)
     await waitFor(() => c.exactlyOnce(ids), 20_000, "x's children running on a and b")
     await waitFor(quiet, 10_000, 'the reconcilers to fall quiet')

@@ -95,7 +95,7 @@ export async function rawLibp2pNode({ identify: withIdentify = false } = {}) {
     streamMuxers: [yamux()],
     connectionMonitor: { enabled: false },
     // With identify, our transport learns which protocols it speaks.
-    services: withIdentify ? { identify: identify() } : {},
+    services: (withIdentify ? { identify: identify() } : {}) as Record<string, never>,
   })
   return { node, multiaddr }
 }
