@@ -59,10 +59,11 @@ export class Membership {
   private readonly lostAs = new Map<string, 'closed' | 'silent'>()
   /** Member ids with an `m/` key (kept as keys change, so views need not scan the map). */
   private readonly known = new Set<string>()
-  /** Members never reached, within their join grace (cleared by timers). */
-  private readonly inGrace = new Set<string>()
-  /** When each member in `inGrace` was heard of: a timer of an earlier grace of it ends nothing. */
-  private readonly graceSince = new Map<string, number>()
+  /**
+   * Members never reached, within their join grace (cleared by timers), with when this node
+   * heard of them: a timer of an earlier grace of the same member ends nothing.
+   */
+  private readonly inGrace = new Map<string, number>()
   /**
    * When this node last reached a member it had never reached before (Date.now()): a mesh
    * still forming. A join grace lasts until `joinGrace` after it (see keyChanged). A peer
@@ -148,7 +149,6 @@ export class Membership {
     this.seenUp.add(nodeId)
     this.lostAs.delete(nodeId)
     this.inGrace.delete(nodeId)
-    this.graceSince.delete(nodeId)
     this.cached = undefined
     this.c.changed()
   }
@@ -223,7 +223,6 @@ export class Membership {
       // Collected (membership/collection.ts): if it comes back, it joins as new.
       if (!this.known.delete(nodeId)) return
       this.inGrace.delete(nodeId)
-      this.graceSince.delete(nodeId)
       this.deadSince.delete(nodeId)
       if (!this.up.has(nodeId)) {
         this.seenUp.delete(nodeId)
@@ -245,15 +244,14 @@ export class Membership {
       // still forming (on a loaded host, 24 nodes took 20–40 s to mesh): the members not
       // reached yet are late, not lost, and suspecting them had each node write a new vote
       // at every connection, and had members voted down that had never failed.
-      this.inGrace.add(nodeId)
       const heardAt = Date.now()
-      this.graceSince.set(nodeId, heardAt)
+      this.inGrace.set(nodeId, heardAt)
       this.later(this.c.joinGrace, () => this.graceEnds(nodeId, heardAt))
     }
   }
 
   private graceEnds(nodeId: string, heardAt: number): void {
-    if (this.graceSince.get(nodeId) !== heardAt) return
+    if (this.inGrace.get(nodeId) !== heardAt) return
     const until = Math.min(
       this.lastFirstReach + this.c.joinGrace,
       heardAt + MAX_GRACE_FACTOR * this.c.joinGrace,
@@ -264,7 +262,6 @@ export class Membership {
       return
     }
     this.inGrace.delete(nodeId)
-    this.graceSince.delete(nodeId)
     this.cached = undefined
     this.c.changed()
   }

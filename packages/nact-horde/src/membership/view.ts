@@ -18,7 +18,7 @@ export interface ViewInput {
   /** Members this node suspects now (its own, possibly not yet replicated, suspicions). */
   suspects: Suspects
   /** Members never reached and still within their join grace. */
-  inGrace: ReadonlySet<string>
+  inGrace: { has(nodeId: string): boolean }
   /** This node's view is stale (its event loop was blocked a moment ago). */
   stale: boolean
 }
