@@ -270,47 +270,20 @@ export class Reconciler {
         this.carried = ids.slice(i)
         break
       }
-      if (!this.busy.has(id)) {
+      if (this.busy.has(id)) this.deferred.add(id)
+      else {
         // Once this turn's starts are spent, a start waits for the next turn, but the other
         // decisions go on: a failover's records for the other survivors are not held back by
-        // the coordinator's own starts.
+        // the coordinator's own starts. One decided to start last turn already and waiting
+        // again is not decided once more (it is decided afresh in the turn that starts it).
         const full = starts === STARTS_PER_TURN
-        if (full && i < carriedStarts) {
-          // Decided to start last turn already, and waiting again: not decided once more
-          // (it is decided afresh in the turn that starts it).
+        const outcome = full && i < carriedStarts ? 'wait' : this.examine(id, ctx, !full)
+        if (outcome === 'wait') {
           waiting.push(id)
           continue
         }
-        const siblings = this.c.replicator.childSiblings(id)
-        if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
-        else this.tombstones.delete(id)
-        const actions = decide(siblings, this.c.local.has(id), ctx)
-        if (full && actions[0]?.kind === 'run') {
-          waiting.push(id)
-          continue
-        }
-        this.c.counters.childrenExamined++
-        // The records as this decision leaves them (a write replaces every sibling).
-        let records = siblings
-        for (const action of actions) {
-          let settled = false
-          if (action.kind === 'write') records = [action.record]
-          else if (action.kind === 'run') {
-            // The write before it stands and marked the child dirty: it starts when examined again.
-            if (full) break
-            starts++
-            // Once the start has run, would the same records and view decide anything more?
-            // Usually not (no move to finish, no concurrent record, passive redistribution):
-            // then it ends without an examination of its own, unless something changes
-            // meanwhile. At a failover that was a third of each survivor's examinations.
-            settled = decide(records, true, ctx).length === 0
-            // A write this decision made before it (a failover to this node) marked the child
-            // dirty: the start already follows from that write.
-            this.dirty.delete(id)
-          }
-          this.apply(id, action, settled)
-        }
-      } else this.deferred.add(id)
+        if (outcome === 'started') starts++
+      }
       this.c.router.ready(id)
     }
     if (waiting.length > 0) {
@@ -320,6 +293,40 @@ export class Reconciler {
     if (this.dirty.size > 0 || this.carried.length > 0 || this.pendingAll !== undefined) this.scheduleFlush()
     this.c.events.flushed(view)
     for (const w of [...this.waiters]) w()
+  }
+
+  /**
+   * Decides about child `id` (not busy) and carries the decision out. Without `canStart`, a
+   * decision to start it is not carried out ('wait': examined again next turn) — but a write
+   * made before the start is (the child is then dirty from that write).
+   */
+  private examine(id: string, ctx: PlacementContext, canStart: boolean): 'wait' | 'started' | 'done' {
+    const siblings = this.c.replicator.childSiblings(id)
+    if (siblings.some((s) => s.terminated === true)) this.tombstones.add(id)
+    else this.tombstones.delete(id)
+    const actions = decide(siblings, this.c.local.has(id), ctx)
+    if (!canStart && actions[0]?.kind === 'run') return 'wait'
+    this.c.counters.childrenExamined++
+    // The records as this decision leaves them (a write replaces every sibling).
+    let records = siblings
+    for (const action of actions) {
+      if (action.kind === 'write') records = [action.record]
+      else if (action.kind === 'run') {
+        if (!canStart) return 'done'
+        // Once the start has run, would the same records and view decide anything more?
+        // Usually not (no move to finish, no concurrent record, passive redistribution): then
+        // it ends without an examination of its own, unless something changes meanwhile. At a
+        // failover that was a third of each survivor's examinations.
+        const settled = decide(records, true, ctx).length === 0
+        // A write this decision made before it (a failover to this node) marked the child
+        // dirty: the start already follows from that write.
+        this.dirty.delete(id)
+        this.apply(id, action, settled)
+        return 'started'
+      }
+      this.apply(id, action)
+    }
+    return 'done'
   }
 
   /** Every child id in the map, then every local child's the map does not list (a copy the map no longer places). */
