@@ -532,7 +532,7 @@ async function sectionMesh() {
       return c1.map((x, i) => ((x - c0[i]) / 1000 / wall) * 100)
     }
     // Twice: from 5 s after the mesh formed (the target's window), and from LATE_IDLE_MS, once
-    // what follows forming (the last audits, gossipsub's mesh) has settled.
+    // what follows forming (the last anti-entropy audits) has settled.
     await sleep(5000)
     const pct = await idleWindow()
     await sleep(Math.max(0, LATE_IDLE_MS - 5000 - CFG.idleMs))

@@ -749,10 +749,10 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     if (!this.upPeers.has(id)) return
     if (!this.listed.has(id)) {
       this.listed.add(id)
-      const others = [...this.upPeers].filter((p) => p !== id && this.listenAddrs.has(p))
+      const others = this.addressedPeers().filter((p) => p !== id)
       if (others.length > 0) {
         this.counters.introductions++
-        void this.sendTo(id, encodePeers(others.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))))
+        void this.sendTo(id, encodePeers(this.withAddresses(others)))
       }
     }
     if (!this.identified.has(id) || this.introduced.has(id)) return
@@ -785,12 +785,21 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   }
 
   private repairPeers(): void {
-    const up = [...this.upPeers].filter((p) => this.listenAddrs.has(p))
+    const up = this.addressedPeers()
     if (up.length < 2) return
     const to = up.splice(Math.floor(Math.random() * up.length), 1)[0]!
-    const peers = sample(up, PEERS_PER_FRAME).map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))
     this.counters.peerRepairs++
-    void this.sendTo(to, encodePeers(peers))
+    void this.sendTo(to, encodePeers(this.withAddresses(sample(up, PEERS_PER_FRAME))))
+  }
+
+  /** The up peers whose listen addresses this node knows (identify told them): those peer exchange can name. */
+  private addressedPeers(): string[] {
+    return [...this.upPeers].filter((p) => this.listenAddrs.has(p))
+  }
+
+  /** `ids` (from addressedPeers) with their listen addresses, as a peer-exchange frame lists them. */
+  private withAddresses(ids: string[]): Array<{ id: string; addrs: string[] }> {
+    return ids.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))
   }
 
   /**
@@ -1068,12 +1077,6 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   }
 }
 
-/**
- * Whether node `self`, rather than `peer`, dials first when both learn of each other at once.
- * A hash of the pair picks the side, so each node dials about half of its peers: with "the
- * lower id dials", the lowest node of a cluster made all the dials of its links, one
- * `maxParallelDials` batch after another, while the highest made none.
- */
 /** At most `k` of `xs`, picked at random (all of them, in order, when there are no more). */
 function sample<T>(xs: T[], k: number): T[] {
   if (xs.length <= k) return xs
@@ -1087,6 +1090,12 @@ function sample<T>(xs: T[], k: number): T[] {
   return copy.slice(0, k)
 }
 
+/**
+ * Whether node `self`, rather than `peer`, dials first when both learn of each other at once.
+ * A hash of the pair picks the side, so each node dials about half of its peers: with "the
+ * lower id dials", the lowest node of a cluster made all the dials of its links, one
+ * `maxParallelDials` batch after another, while the highest made none.
+ */
 function dialsFirst(self: string, peer: string): boolean {
   const lower = self < peer
   const pair = lower ? `${self}/${peer}` : `${peer}/${self}`
@@ -1179,9 +1188,9 @@ export async function createTransport(init: TransportInit = {}): Promise<Transpo
   // The gater runs inside libp2p, which exists before the transport does.
   let transport: Libp2pTransport | undefined
   // gossipsub runs (and is loaded) only when it carries the topics: with 'direct' its streams,
-  // heartbeats and signed announcements were a large part of forming a mesh (24 processes on
-  // this 2-core host: about a quarter less CPU without them, in a probe), for discovery that
-  // the peer exchange and its repair (option peerRepairInterval) already do.
+  // heartbeats and signed announcements were a large part of forming a mesh (bench/RESULTS.md,
+  // "scale: 24 processes mesh and idle"), for discovery that the peer exchange and its repair
+  // (option peerRepairInterval) already do.
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
   let pubsubService = {}
   if (options.pubsub === 'gossipsub') {
