@@ -10,8 +10,9 @@
 //   SCALE_CPU_SIZES=3,10                            the cluster sizes of the cpu section (the first is the base of the ratios)
 //   SCALE_CPU_ROUNDS=3                              rounds of the cpu section (each size once per round; medians are compared)
 //   SCALE_RESTART_BUDGET_S=1800                     the restarts section stops after this long, reporting how far it got
-//   SCALE_PROFILE=/tmp/prof                         CPU profiles (.cpuprofile) of the old nodes during a join's window and of
-//                                                   the survivors during a failover, written to that directory (they slow the
+//   SCALE_PROFILE=/tmp/prof                         CPU profiles (.cpuprofile) of every node during the cpu section's sequential
+//                                                   run (node 0 drives it), of the old nodes during a join's window and of the
+//                                                   survivors during a failover, written to that directory (they slow the
 //                                                   nodes down: figures of such a run are not recorded)
 //
 // Nodes run in separate processes on 127.0.0.1 (libp2p TCP), driven over IPC
@@ -269,6 +270,16 @@ function duplicatesOver(samples) {
 
 // ——— 1. whole-cluster CPU per start ———
 
+/**
+ * The fixture's stall sampler (a timer and a process.cpuUsage() every 10 ms in each node
+ * process) is off from the idle window to the end of the sequential run: at 24 nodes it is
+ * 2,400 wakeups a second competing for the two cores with the work measured, which a
+ * deployment does not run. Its own CPU was subtracted with the idle; the contention it adds
+ * was not.
+ */
+const CPU_SAMPLER_NOTE =
+  "The fixture's stall sampler is off from the idle window to the end of the sequential run (at 24 nodes it is 2,400 wakeups a second competing with the work measured) and on for the starts in flight, whose stalls are shown."
+
 /** Anti-entropy exchanges so far, all `nodes` together (metrics count each at both ends). */
 async function syncExchanges(nodes) {
   return sum((await Promise.all(nodes.map((x) => x.call('metrics')))).map((m) => m.syncRounds)) / 2
@@ -295,6 +306,9 @@ async function measureCpu(n, round) {
     let placed = CFG.warm - w1.failed - warm.failed
     await placedEverywhere(nodes, placed, 120_000)
     await sleep(2000) // anti-entropy rounds after the warm-up end
+    // The stall sampler stays off through the idle window and the sequential run (see
+    // CPU_SAMPLER_NOTE); on again for the starts in flight, whose stalls are reported.
+    await Promise.all(nodes.map((x) => x.call('loop', { enable: false })))
     // Idle CPU of this same cluster, over a window as long as the warm-up predicts the run
     // (within CFG.idleWindow); subtracted from the run as a rate.
     const [minIdle, maxIdle] = CFG.idleWindow
@@ -306,8 +320,8 @@ async function measureCpu(n, round) {
     const idleWall = ms(hrNow() - it0)
     const idleCpu = sum(i1) - sum(i0)
     // The run: sequential starts from one node, until every map places them all.
-    await resetLoops(nodes)
     const sync0 = await syncExchanges(nodes)
+    await profileStart(nodes)
     const c0 = await cpuOf(nodes)
     const rt0 = hrNow()
     const seq = await driver.call('startParallel', { n: CFG.seq, prefix: `s${n}`, inFlight: 1 }, 1_800_000)
@@ -315,15 +329,27 @@ async function measureCpu(n, round) {
     await placedEverywhere(nodes, placed, 120_000)
     await sleep(RUN_TAIL_MS) // the anti-entropy rounds that follow the writes are part of their cost
     const c1 = await cpuOf(nodes)
+    await profileStop(nodes, `cpu-${n}-r${round}`)
     const runWall = ms(hrNow() - rt0)
     const exchanges = (await syncExchanges(nodes)) - sync0
-    const seqStall = await stalls(nodes)
     const runCpu = sum(c1) - sum(c0)
     const netCpu = runCpu - idleCpu * (runWall / idleWall)
+    // Where the run's CPU went, net of each node's own idle rate: the driver, the busiest other
+    // node (the coordinator relays child-record gossip), and the median of the rest.
+    const netOf = (i) => (c1[i] - c0[i] - (i1[i] - i0[i]) * (runWall / idleWall)) / 1000
+    const others = nodes
+      .map((_, i) => netOf(i))
+      .slice(1)
+      .sort((a, b) => a - b)
+    const byRole = {
+      driver: netOf(0),
+      busiest: others.at(-1),
+      median: others[others.length >> 1],
+    }
     // Per successful start (a failed one costs too, but made nothing).
     const perStart = netCpu / (CFG.seq - seq.failed) / 1000
     // With IN_FLIGHT in flight from the same node.
-    await resetLoops(nodes)
+    await Promise.all(nodes.map((x) => x.call('loop', { enable: true, reset: true })))
     const par = await driver.call(
       'startParallel',
       { n: CFG.par, prefix: `p${n}`, inFlight: IN_FLIGHT },
@@ -347,13 +373,13 @@ async function measureCpu(n, round) {
       p50: par.p50,
       p99: par.p99,
       parMs: par.ms,
-      seqStall,
       parStall,
+      byRole,
       took: Date.now() - t0,
       load: `${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
     }
     log(
-      `cpu: ${n} nodes, round ${round}: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; max stall ${fmtStall(seqStall)} / ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
+      `cpu: ${n} nodes, round ${round}: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; net CPU of the run: driver ${fmtMs(byRole.driver)}, busiest other node ${fmtMs(byRole.busiest)}, median other ${fmtMs(byRole.median)}; max stall in flight ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
     )
     return r
   } finally {
@@ -397,7 +423,7 @@ async function sectionCpu() {
     r.exchangesPerStart.toFixed(3),
     fmtS(r.seqMs),
     `${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} ms`,
-    `${fmtStall(r.seqStall)} / ${fmtStall(r.parStall)}`,
+    fmtStall(r.parStall),
     `${r.failed.warm} / ${r.failed.seq} / ${r.failed.par}${Object.keys(r.errors).length > 0 ? ` (${Object.keys(r.errors).join(', ')})` : ''}`,
     r.load,
   ])
@@ -419,7 +445,7 @@ async function sectionCpu() {
   record(
     'scale-cpu',
     'scale: whole-cluster CPU per start',
-    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start (the lower of the middle two for an even count) is shown, its other figures too; the ratio is of the medians; "each round" lists every round's CPU per start (round number in brackets). Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${STALL_NOTE}`,
+    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start (the lower of the middle two for an even count) is shown, its other figures too; the ratio is of the medians; "each round" lists every round's CPU per start (round number in brackets). Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${CPU_SAMPLER_NOTE} ${STALL_NOTE}`,
     [
       'cluster',
       'CPU per start (net of idle)',
@@ -429,7 +455,7 @@ async function sectionCpu() {
       'anti-entropy exchanges per start',
       `${fmtN(CFG.seq)} sequential`,
       `start p50 / p99, ${IN_FLIGHT} in flight`,
-      'max stall, sequential / in flight',
+      `max stall, ${IN_FLIGHT} in flight`,
       'failed starts: warm-up / sequential / in flight',
       'load average (1 min), start → end',
     ],
