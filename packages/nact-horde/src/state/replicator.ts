@@ -21,18 +21,39 @@ import {
 const log = createDebug('horde:replicator')
 
 /**
- * Gossip leaves at most once per this many ms. A write made when none left in the last window
- * goes at once (the next turn, with the other writes of its turn); later ones wait for the
- * window to end and go together. Under a stream of writes every peer then receives one frame
- * per window, not one per write: per write, the work every receiver does for a frame is
- * shared by all the writes in it (at 24 nodes, most of the cluster's CPU per start).
+ * Gossip of child records leaves at most once per window (membership writes do not wait: see
+ * Replicator.publish). A write made when none left in the last window goes at once (the next turn, with the other writes of its turn); later ones wait for the window
+ * to end and go together. Under a stream of writes every peer then receives one frame per
+ * window, not one per write: per write, the work every receiver does for a frame is shared by
+ * all the writes in it.
+ *
+ * The window grows with the peers a flush goes to ({@link gossipWindow}): a flush costs one
+ * frame per peer at both ends (a socket write, a wakeup, decryption, the muxer), so at a
+ * fixed window the frames a node sends per second grow with the cluster, and the gossip of
+ * every write with them: at 24 nodes, a 50 ms window about doubled the cluster's CPU per start
+ * against 150 ms (bench/RESULTS.md, "whole-cluster CPU per start").
  */
 export const GOSSIP_WINDOW = 50
+/** The window grows by this many ms per peer past GOSSIP_WINDOW / GOSSIP_WINDOW_PER_PEER peers. */
+export const GOSSIP_WINDOW_PER_PEER = 10
+/** The longest window, ms (reached at 25 peers). */
+export const GOSSIP_WINDOW_MAX = 250
+
 /**
- * Ms after the last change before a round audits a link: gossip (a window at the writer, one
- * at the relay) has delivered the writes of that moment by then.
+ * The gossip window of a node with `peers` peers up, ms: GOSSIP_WINDOW_PER_PEER per peer,
+ * within [GOSSIP_WINDOW, GOSSIP_WINDOW_MAX]. A node then sends at most about one frame per
+ * GOSSIP_WINDOW_PER_PEER ms for gossip under a stream of writes, whatever the cluster size
+ * (up to 25 peers); small clusters keep the shortest window.
  */
-const AUDIT_GRACE = 5 * GOSSIP_WINDOW
+export function gossipWindow(peers: number): number {
+  return Math.min(GOSSIP_WINDOW_MAX, Math.max(GOSSIP_WINDOW, peers * GOSSIP_WINDOW_PER_PEER))
+}
+
+/**
+ * Windows after the last change before a round audits a link: gossip (a window at the writer,
+ * one at the relay) has delivered the writes of that moment by then.
+ */
+const AUDIT_GRACE_WINDOWS = 5
 /** While changes keep coming, a round audits a link at least once every this many rounds. */
 const AUDIT_EVERY = 5
 /**
@@ -102,13 +123,18 @@ export class Replicator {
   readonly map = new AWLWWMap<unknown>({ maxSyncBytes: SYNC_CHUNK_BYTES, siblingDiffs: true })
   /** This node's own child-record writes, to gossip in the next window (through the relay, if any). */
   private gossipOut: Delta<unknown>[] = []
-  /** This node's other writes, and the writes of peers it relays: to every peer in the next window. */
+  /** The writes of peers this node relays: to every peer in the next window. */
   private directOut: Delta<unknown>[] = []
+  /** This node's membership writes: to every peer in the next turn, whatever the window (see publish). */
+  private urgentOut: Delta<unknown>[] = []
+  private urgentScheduled = false
   /** Relayed deltas that cannot be merged with others (they carry context ranges): sent as they came. */
   private directBytes: Uint8Array[] = []
   private gossipTimer: NodeJS.Timeout | undefined
   /** When gossip last left (performance.now()). */
   private lastGossip = Number.NEGATIVE_INFINITY
+  /** The gossip window last scheduled, ms (see gossipWindow). */
+  private window = GOSSIP_WINDOW
   /** The pass running with each peer. */
   private readonly syncing = new Map<string, Promise<void>>()
   /** The peer this replica pulls a bulk of writes from; passes with other peers wait their turn. */
@@ -259,22 +285,38 @@ export class Replicator {
   /**
    * Queues a local write for gossip. Gossip goes to every peer: every link assumes its peer
    * gets it (see syncRound), and what gossip loses is found by the audits. `relayed`: the write
-   * may go through the relay — child records, the bulk of the writes. Membership writes
-   * (members, votes, collection decisions, the member list) go to every peer from here: they
-   * are few, and they must not wait on, or be lost with, a coordinator that is failing.
-   * The writes of a window leave merged, about 256 writes a delta (see flushGossip).
+   * may go through the relay — child records, the bulk of the writes; they wait for the
+   * window, and the writes of a window leave merged, about 256 writes a delta (see
+   * flushGossip). Membership writes (members, votes, collection decisions, the member list) go
+   * to every peer from here, in the next turn: they are few, and they must not wait on, or be
+   * lost with, a coordinator that is failing — nor wait for a window that grows with the
+   * cluster (a vote held back is a node downed later).
    */
   private publish(delta: Delta<unknown>, relayed: boolean): void {
     if (this.stopped) return
     this.map.broadcast(delta)
-    if (relayed) this.gossipOut.push(delta)
-    else this.directOut.push(delta)
-    this.scheduleGossip()
+    if (relayed) {
+      this.gossipOut.push(delta)
+      this.scheduleGossip()
+      return
+    }
+    this.urgentOut.push(delta)
+    if (this.urgentScheduled) return
+    this.urgentScheduled = true
+    setImmediate(() => this.flushUrgent())
+  }
+
+  private flushUrgent(): void {
+    this.urgentScheduled = false
+    const out = this.urgentOut
+    this.urgentOut = []
+    if (!this.stopped) this.sendMerged(this.c.topic, out)
   }
 
   private scheduleGossip(): void {
     if (this.gossipTimer !== undefined) return
-    const wait = Math.max(0, this.lastGossip + GOSSIP_WINDOW - performance.now())
+    this.window = gossipWindow(this.c.transport.peers().length)
+    const wait = Math.max(0, this.lastGossip + this.window - performance.now())
     this.gossipTimer = setTimeout(() => this.flushGossip(), wait)
   }
 
@@ -508,7 +550,7 @@ export class Replicator {
    * an exchange on a settled link that is not idle, one round trip when both are equal, after
    * which any replica holding the write repairs the one without it — at once if the map was
    * quiet, else at the link's next audit (the first may have seen it on its way). Rounds audit one link
-   * each once the map was quiet for AUDIT_GRACE, and one every AUDIT_EVERY rounds while it
+   * each once the map was quiet for AUDIT_GRACE_WINDOWS gossip windows, and one every AUDIT_EVERY rounds while it
    * keeps changing: every link that changed is audited within `peers.length` such rounds (a
    * lost write waits for the first audit of a link between a replica holding it and one
    * without it). Passes with peers that are not admitted or keep failing are skipped for a
@@ -530,7 +572,7 @@ export class Replicator {
     // of the last moments had the time to arrive by gossip, or every AUDIT_EVERY rounds while
     // writes keep coming: an audit amid writes in flight finds differences that gossip is
     // about to remove, and costs a second exchange to settle them.
-    const quiet = performance.now() - this.lastChange >= AUDIT_GRACE
+    const quiet = performance.now() - this.lastChange >= AUDIT_GRACE_WINDOWS * this.window
     const audit =
       passes.length === 0 && this.syncing.size === 0 && (quiet || ++this.busyRounds >= AUDIT_EVERY)
     for (let i = 0; i < n && audit; i++) {
@@ -713,6 +755,7 @@ export class Replicator {
       // The last writes go to every peer: the relay may not forward them before this node is gone.
       this.flushGossip(true)
     }
+    if (this.urgentScheduled) this.flushUrgent()
     this.stopped = true
   }
 }

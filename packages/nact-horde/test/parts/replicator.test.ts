@@ -4,7 +4,7 @@ import { AWLWWMap, decodeDelta, encodeDelta, mergeDeltas } from '@nact-horde/crd
 import { createMemoryNetwork, type Transport } from '@nact-horde/transport'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Counters, newCounters } from '../../src/observability/counters.js'
-import { Replicator } from '../../src/state/replicator.js'
+import { GOSSIP_WINDOW, GOSSIP_WINDOW_MAX, gossipWindow, Replicator } from '../../src/state/replicator.js'
 import { waitFor } from '../cluster.js'
 
 const TOPIC = 'test/gossip'
@@ -520,5 +520,95 @@ describe('anti-entropy that costs what differs', () => {
     r.onGossip(encodeDelta(source.set('c/late', record(1))), 'source')
     await new Promise((resolve) => setImmediate(resolve))
     expect(r.map.size).toBe(before)
+  })
+})
+
+describe('gossip windows', () => {
+  it('the window is 10 ms per peer up, within 50 and 250 ms', () => {
+    const rows: [number, number][] = [
+      [0, 50],
+      [2, 50],
+      [5, 50],
+      [6, 60],
+      [9, 90],
+      [23, 230],
+      [25, 250],
+      [40, 250],
+    ]
+    for (const [peers, ms] of rows) expect([peers, gossipWindow(peers)]).toEqual([peers, ms])
+    expect(gossipWindow(0)).toBe(GOSSIP_WINDOW)
+    expect(gossipWindow(1000)).toBe(GOSSIP_WINDOW_MAX)
+  })
+
+  /**
+   * `n` replicators on one memory network, every one seeing the others up; the first's gossip
+   * publications are recorded (when, and the keys each carried).
+   */
+  async function meshOf(n: number) {
+    const net = createMemoryNetwork({ seed: 11 })
+    const all: Node[] = []
+    for (let i = 0; i < n; i++) all.push(await node(net))
+    await waitFor(() => all.every((x) => x.t.peers().length === n - 1), 5000, 'every node sees the others')
+    const w = all[0]!
+    const sent: { at: number; keys: string[] }[] = []
+    const publish = w.t.publish.bind(w.t)
+    w.t.publish = (topic, bytes) => {
+      if (topic === TOPIC) sent.push({ at: performance.now(), keys: [...decodeDelta(bytes).keys.keys()] })
+      return publish(topic, bytes)
+    }
+    return { all, w, sent }
+  }
+
+  /** Writes a child record on `w` every 5 ms for `ms`, then waits for the last window to leave. */
+  async function stream(w: Node, ms: number, sent: { keys: string[] }[]) {
+    const until = performance.now() + ms
+    let i = 0
+    while (performance.now() < until) {
+      w.r.write(`c/s-${i}`, record(i))
+      i++
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    await waitFor(() => sent.reduce((k, x) => k + x.keys.length, 0) >= i, 2000, 'every write sent')
+    return i
+  }
+
+  const gaps = (sent: { at: number }[]) => sent.slice(1).map((x, i) => x.at - sent[i]!.at)
+
+  it('under a stream of writes a node with 11 peers gossips once per 110 ms, one with 2 peers once per 50 ms', async () => {
+    const big = await meshOf(12)
+    const writes = await stream(big.w, 1000, big.sent)
+    // The first write went at once; the others waited for their window (timers may fire a
+    // millisecond early by performance.now()).
+    expect(Math.min(...gaps(big.sent))).toBeGreaterThanOrEqual(gossipWindow(11) - 2)
+    expect(big.sent.length).toBeLessThanOrEqual(Math.ceil(1000 / gossipWindow(11)) + 2)
+    await waitFor(() => big.all.every((x) => x.r.map.size === writes), 5000, 'every write everywhere')
+    for (const x of nodes.splice(0)) {
+      x.r.stop()
+      await x.t.stop()
+    }
+    const small = await meshOf(3)
+    await stream(small.w, 1000, small.sent)
+    expect(Math.min(...gaps(small.sent))).toBeGreaterThanOrEqual(GOSSIP_WINDOW - 2)
+    expect(Math.max(...gaps(small.sent))).toBeLessThan(gossipWindow(11))
+    // More publications than the large node made over as long: its window was longer.
+    expect(small.sent.length).toBeGreaterThan(big.sent.length)
+  })
+
+  it("a membership write leaves in the next turn, not at the end of the child records' window", async () => {
+    const { w, sent } = await meshOf(12)
+    w.r.write('c/first', record(0)) // goes at once: nothing left in the last window
+    await waitFor(() => sent.length === 1, 1000, 'the first write sent')
+    w.r.write('c/second', record(1)) // waits for the window (110 ms)
+    const t0 = performance.now()
+    w.r.write('m/someone', { status: 'alive' })
+    await waitFor(() => sent.some((x) => x.keys.includes('m/someone')), 1000, 'the membership write sent')
+    const member = sent.find((x) => x.keys.includes('m/someone'))!
+    expect(member.at - t0).toBeLessThan(gossipWindow(11) / 2)
+    expect(member.keys).toEqual(['m/someone'])
+    expect(sent.some((x) => x.keys.includes('c/second'))).toBe(false)
+    await waitFor(() => sent.some((x) => x.keys.includes('c/second')), 1000, 'the child record sent')
+    expect(sent.find((x) => x.keys.includes('c/second'))!.at - sent[0]!.at).toBeGreaterThanOrEqual(
+      gossipWindow(11) - 2,
+    )
   })
 })
