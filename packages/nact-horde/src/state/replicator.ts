@@ -253,6 +253,11 @@ export class Replicator {
     for (const [id, node] of this.placed) if (nodes.has(node)) yield id
   }
 
+  /** The node child `id` is placed on (its live placement: undefined if unknown or a tombstone), O(1). */
+  placedNode(id: string): string | undefined {
+    return this.placed.get(id)
+  }
+
   /** Children placed on `nodeId` (tombstones excluded), O(1). */
   placedOn(nodeId: string): number {
     return this.perNode.get(nodeId) ?? 0
