@@ -971,6 +971,7 @@ async function sectionFailover() {
     await profileStart(survivors)
     const before = await Promise.all(survivors.map((n) => n.call('metrics')))
     const cpu0 = await cpuOf(survivors)
+    const benchCpu0 = process.cpuUsage()
     const since = String(hrNow())
     const killedAt = victim.kill()
     await waitFor(
@@ -980,6 +981,7 @@ async function sectionFailover() {
       10,
     )
     const runningAt = hrNow()
+    const benchCpu = process.cpuUsage(benchCpu0)
     const cpu1 = await cpuOf(survivors)
     const after = await Promise.all(survivors.map((n) => n.call('metrics')))
     const examined = after.map((m, i) => m.childrenExamined - before[i].childrenExamined)
@@ -998,6 +1000,11 @@ async function sectionFailover() {
     const last = maxBig(restarted.filter((r) => r.last !== null).map((r) => BigInt(r.last)))
     const took = ms(last - killedAt)
     const polledAfter = ms(runningAt - killedAt)
+    // When each survivor ran its first and its last lost child again (ms after the kill).
+    const spans = restarted.map(
+      (r, i) =>
+        `${r.first === null ? 'none' : `${fmtMs(ms(BigInt(r.first) - killedAt))}–${fmtMs(ms(BigInt(r.last) - killedAt))}`}${after[i].failovers > before[i].failovers ? ' (coordinator)' : ''}`,
+    )
     let downed = Number.NaN
     let suspected = Number.NaN
     for (const w of watches) {
@@ -1013,7 +1020,7 @@ async function sectionFailover() {
       restarts === lost.length && finalP.missing + finalP.twice + finalP.extra === 0 && dups.ids === 0
     const target = FAILURE_TIMEOUT + 1000
     log(
-      `failover: ${fmtN(lost.length)} of ${fmtN(count)} children running again ${fmtMs(took)} after SIGKILL (polled: ${fmtMs(polledAfter)}); suspected ${fmtMs(suspected)}, downed ${fmtMs(downed)}; ${restarts} restarts of ${lost.length} lost; duplicates ${dups.ids} ids in ${dups.bad} of ${dups.samples} samples; final ${JSON.stringify(finalP)}; max stall ${fmtStall(stall)}; examined ${examined.join(' / ')}; CPU ${cpuMs.map(fmtMs).join(' / ')} (section ${fmtS(Date.now() - t0)})`,
+      `failover: ${fmtN(lost.length)} of ${fmtN(count)} children running again ${fmtMs(took)} after SIGKILL (polled: ${fmtMs(polledAfter)}); suspected ${fmtMs(suspected)}, downed ${fmtMs(downed)}; ${restarts} restarts of ${lost.length} lost (first–last per survivor: ${spans.join(' / ')}); duplicates ${dups.ids} ids in ${dups.bad} of ${dups.samples} samples; final ${JSON.stringify(finalP)}; max stall ${fmtStall(stall)}; examined ${examined.join(' / ')}; CPU ${cpuMs.map(fmtMs).join(' / ')}, this bench process ${fmtMs((benchCpu.user + benchCpu.system) / 1000)} (section ${fmtS(Date.now() - t0)})`,
     )
     record(
       'scale-failover',
