@@ -274,8 +274,8 @@ function duplicatesOver(samples) {
  * The fixture's stall sampler (a timer and a process.cpuUsage() every 10 ms in each node
  * process) is off from the idle window to the end of the sequential run: at 24 nodes it is
  * 2,400 wakeups a second competing for the two cores with the work measured, which a
- * deployment does not run. Its own CPU was subtracted with the idle; the contention it adds
- * was not.
+ * deployment does not run. While it ran through both (runs recorded before 5f4cc83), its own
+ * CPU was subtracted with the idle, but not the contention it added to the run.
  */
 const CPU_SAMPLER_NOTE =
   "The fixture's stall sampler is off from the idle window to the end of the sequential run (at 24 nodes it is 2,400 wakeups a second competing with the work measured) and on for the starts in flight, whose stalls are shown."
@@ -329,8 +329,8 @@ async function measureCpu(n, round) {
     await placedEverywhere(nodes, placed, 120_000)
     await sleep(RUN_TAIL_MS) // the anti-entropy rounds that follow the writes are part of their cost
     const c1 = await cpuOf(nodes)
-    await profileStop(nodes, `cpu-${n}-r${round}`)
     const runWall = ms(hrNow() - rt0)
+    await profileStop(nodes, `cpu-${n}-r${round}`)
     const exchanges = (await syncExchanges(nodes)) - sync0
     const runCpu = sum(c1) - sum(c0)
     const netCpu = runCpu - idleCpu * (runWall / idleWall)

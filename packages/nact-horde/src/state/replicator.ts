@@ -21,17 +21,22 @@ import {
 const log = createDebug('horde:replicator')
 
 /**
- * Gossip of child records leaves at most once per window (membership writes do not wait: see
- * Replicator.publish). A write made when none left in the last window goes at once (the next turn, with the other writes of its turn); later ones wait for the window
- * to end and go together. Under a stream of writes every peer then receives one frame per
- * window, not one per write: per write, the work every receiver does for a frame is shared by
- * all the writes in it.
+ * Gossip of child records leaves at most once per window (membership writes have a fixed
+ * window of their own: see Replicator.publish). A write made when none left in the last window
+ * goes at once (the next turn, with the other writes of its turn); later ones wait for the
+ * window to end and go together. Under a stream of writes every peer then receives one frame
+ * per window, not one per write: per write, the work every receiver does for a frame is shared
+ * by all the writes in it.
  *
- * The window grows with the peers a flush goes to ({@link gossipWindow}): a flush costs one
- * frame per peer at both ends (a socket write, a wakeup, decryption, the muxer), so at a
- * fixed window the frames a node sends per second grow with the cluster, and the gossip of
- * every write with them: at 24 nodes, a 50 ms window about doubled the cluster's CPU per start
- * against 150 ms (bench/RESULTS.md, "whole-cluster CPU per start").
+ * The window grows with the peers up ({@link gossipWindow}). A flush costs one frame per peer
+ * at both ends (a socket write, a wakeup, decryption, the muxer) at the relay, or at a node
+ * that sends to every peer itself; a node that sends its writes to the relay sends one frame,
+ * but the relay receives one from every writer. With a fixed window, the frames per second a
+ * relay sends and receives, and every member receives, grew with the cluster: with 10 nodes,
+ * the cluster's CPU per start fell by about a quarter against a fixed 50 ms window
+ * (bench/RESULTS.md, "whole-cluster CPU per start"). The price: under a stream of writes a record reaches a
+ * third node up to two windows after it was written (2 × 230 ms at 24 nodes; 2 × 50 ms up to
+ * 6 nodes); a write alone still goes at once, and the start's reply carries it to the caller.
  */
 export const GOSSIP_WINDOW = 50
 /** The window grows by this many ms per peer past GOSSIP_WINDOW / GOSSIP_WINDOW_PER_PEER peers. */
@@ -51,7 +56,9 @@ export function gossipWindow(peers: number): number {
 
 /**
  * Windows after the last change before a round audits a link: gossip (a window at the writer,
- * one at the relay) has delivered the writes of that moment by then.
+ * one at the relay) has delivered the writes of that moment by then. The window is the one
+ * the cluster's size gives every node ({@link gossipWindow} of the round's peers), not this
+ * node's: what a round waits for is other nodes' gossip.
  */
 const AUDIT_GRACE_WINDOWS = 5
 /** While changes keep coming, a round audits a link at least once every this many rounds. */
@@ -125,16 +132,16 @@ export class Replicator {
   private gossipOut: Delta<unknown>[] = []
   /** The writes of peers this node relays: to every peer in the next window. */
   private directOut: Delta<unknown>[] = []
-  /** This node's membership writes: to every peer in the next turn, whatever the window (see publish). */
+  /** This node's membership writes: to every peer, in their own window (see publish). */
   private urgentOut: Delta<unknown>[] = []
-  private urgentScheduled = false
+  private urgentTimer: NodeJS.Timeout | undefined
+  /** When membership writes last left (performance.now()). */
+  private lastUrgent = Number.NEGATIVE_INFINITY
   /** Relayed deltas that cannot be merged with others (they carry context ranges): sent as they came. */
   private directBytes: Uint8Array[] = []
   private gossipTimer: NodeJS.Timeout | undefined
   /** When gossip last left (performance.now()). */
   private lastGossip = Number.NEGATIVE_INFINITY
-  /** The gossip window last scheduled, ms (see gossipWindow). */
-  private window = GOSSIP_WINDOW
   /** The pass running with each peer. */
   private readonly syncing = new Map<string, Promise<void>>()
   /** The peer this replica pulls a bulk of writes from; passes with other peers wait their turn. */
@@ -292,10 +299,12 @@ export class Replicator {
    * gets it (see syncRound), and what gossip loses is found by the audits. `relayed`: the write
    * may go through the relay — child records, the bulk of the writes; they wait for the
    * window, and the writes of a window leave merged, about 256 writes a delta (see
-   * flushGossip). Membership writes (members, votes, collection decisions, the member list) go
-   * to every peer from here, in the next turn: they are few, and they must not wait on, or be
-   * lost with, a coordinator that is failing — nor wait for a window that grows with the
-   * cluster (a vote held back is a node downed later).
+   * flushGossip). Membership writes (members, votes, collection decisions and the rebases they
+   * make, the member list) go to every peer from here: they are few, and they must not wait on,
+   * or be lost with, a coordinator that is failing — nor wait for a window that grows with the
+   * cluster (a vote held back is a node downed later). They have a window of their own, fixed
+   * at GOSSIP_WINDOW: a mesh forming rewrites votes as connections come up, and those of a
+   * window leave merged.
    */
   private publish(delta: Delta<unknown>, relayed: boolean): void {
     if (this.stopped) return
@@ -306,22 +315,34 @@ export class Replicator {
       return
     }
     this.urgentOut.push(delta)
-    if (this.urgentScheduled) return
-    this.urgentScheduled = true
-    setImmediate(() => this.flushUrgent())
+    if (this.urgentTimer !== undefined) return
+    const wait = Math.max(0, this.lastUrgent + GOSSIP_WINDOW - performance.now())
+    this.urgentTimer = setTimeout(() => this.flushUrgent(), wait)
   }
 
+  /**
+   * Sends the membership writes of their window to every peer — and, first, the writes still
+   * waiting for the gossip window, to every peer too (not through the relay): a membership
+   * write never overtakes this node's earlier writes. A node's `left` record makes its peers
+   * refuse what it sends after; a child's tombstone it wrote just before must not arrive later.
+   */
   private flushUrgent(): void {
-    this.urgentScheduled = false
+    this.urgentTimer = undefined
+    this.lastUrgent = performance.now()
     const out = this.urgentOut
     this.urgentOut = []
-    if (!this.stopped) this.sendMerged(this.c.topic, out)
+    if (this.stopped) return
+    if (this.gossipTimer !== undefined) {
+      clearTimeout(this.gossipTimer)
+      this.flushGossip(true)
+    }
+    this.sendMerged(this.c.topic, out)
   }
 
   private scheduleGossip(): void {
     if (this.gossipTimer !== undefined) return
-    this.window = gossipWindow(this.c.transport.peers().length)
-    const wait = Math.max(0, this.lastGossip + this.window - performance.now())
+    const window = gossipWindow(this.c.transport.peers().length)
+    const wait = Math.max(0, this.lastGossip + window - performance.now())
     this.gossipTimer = setTimeout(() => this.flushGossip(), wait)
   }
 
@@ -554,9 +575,10 @@ export class Replicator {
    * runs (a link whose peer lacks only those is settled). One gossip lost is found by an audit:
    * an exchange on a settled link that is not idle, one round trip when both are equal, after
    * which any replica holding the write repairs the one without it — at once if the map was
-   * quiet, else at the link's next audit (the first may have seen it on its way). Rounds audit one link
-   * each once the map was quiet for AUDIT_GRACE_WINDOWS gossip windows, and one every AUDIT_EVERY rounds while it
-   * keeps changing: every link that changed is audited within `peers.length` such rounds (a
+   * quiet, else at the link's next audit (the first may have seen it on its way). Rounds audit
+   * one link each once the map was quiet for AUDIT_GRACE_WINDOWS gossip windows, and one every
+   * AUDIT_EVERY rounds while it keeps changing: every link that changed is audited within
+   * `peers.length` such rounds (a
    * lost write waits for the first audit of a link between a replica holding it and one
    * without it). Passes with peers that are not admitted or keep failing are skipped for a
    * while (see `ready`), so a link that cannot settle holds back neither. A link audited with
@@ -577,7 +599,7 @@ export class Replicator {
     // of the last moments had the time to arrive by gossip, or every AUDIT_EVERY rounds while
     // writes keep coming: an audit amid writes in flight finds differences that gossip is
     // about to remove, and costs a second exchange to settle them.
-    const quiet = performance.now() - this.lastChange >= AUDIT_GRACE_WINDOWS * this.window
+    const quiet = performance.now() - this.lastChange >= AUDIT_GRACE_WINDOWS * gossipWindow(n)
     const audit =
       passes.length === 0 && this.syncing.size === 0 && (quiet || ++this.busyRounds >= AUDIT_EVERY)
     for (let i = 0; i < n && audit; i++) {
@@ -760,7 +782,10 @@ export class Replicator {
       // The last writes go to every peer: the relay may not forward them before this node is gone.
       this.flushGossip(true)
     }
-    if (this.urgentScheduled) this.flushUrgent()
+    if (this.urgentTimer !== undefined) {
+      clearTimeout(this.urgentTimer)
+      this.flushUrgent()
+    }
     this.stopped = true
   }
 }

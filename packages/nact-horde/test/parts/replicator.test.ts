@@ -577,9 +577,10 @@ describe('gossip windows', () => {
   it('under a stream of writes a node with 11 peers gossips once per 110 ms, one with 2 peers once per 50 ms', async () => {
     const big = await meshOf(12)
     const writes = await stream(big.w, 1000, big.sent)
-    // The first write went at once; the others waited for their window (timers may fire a
-    // millisecond early by performance.now()).
-    expect(Math.min(...gaps(big.sent))).toBeGreaterThanOrEqual(gossipWindow(11) - 2)
+    // The first write went at once; each later publication waited for its window. A flush is
+    // timed from its start, a publication from its end: a slow encode (a GC) shortens the next
+    // gap by as much, never by 60 ms.
+    expect(Math.min(...gaps(big.sent))).toBeGreaterThan(gossipWindow(11) - 15)
     expect(big.sent.length).toBeLessThanOrEqual(Math.ceil(1000 / gossipWindow(11)) + 2)
     await waitFor(() => big.all.every((x) => x.r.map.size === writes), 5000, 'every write everywhere')
     for (const x of nodes.splice(0)) {
@@ -588,27 +589,26 @@ describe('gossip windows', () => {
     }
     const small = await meshOf(3)
     await stream(small.w, 1000, small.sent)
-    expect(Math.min(...gaps(small.sent))).toBeGreaterThanOrEqual(GOSSIP_WINDOW - 2)
-    expect(Math.max(...gaps(small.sent))).toBeLessThan(gossipWindow(11))
+    expect(Math.min(...gaps(small.sent))).toBeGreaterThan(GOSSIP_WINDOW - 15)
     // More publications than the large node made over as long: its window was longer.
     expect(small.sent.length).toBeGreaterThan(big.sent.length)
   })
 
-  it("a membership write leaves in the next turn, not at the end of the child records' window", async () => {
-    const { w, sent } = await meshOf(12)
+  it("a membership write does not wait for the child records' window, and takes the writes queued before it along", async () => {
+    const { w, sent } = await meshOf(24)
     w.r.write('c/first', record(0)) // goes at once: nothing left in the last window
     await waitFor(() => sent.length === 1, 1000, 'the first write sent')
-    w.r.write('c/second', record(1)) // waits for the window (110 ms)
+    w.r.write('c/second', record(1)) // waits for the window: 230 ms with 23 peers
     const t0 = performance.now()
     w.r.write('m/someone', { status: 'alive' })
     await waitFor(() => sent.some((x) => x.keys.includes('m/someone')), 1000, 'the membership write sent')
     const member = sent.find((x) => x.keys.includes('m/someone'))!
-    expect(member.at - t0).toBeLessThan(gossipWindow(11) / 2)
-    expect(member.keys).toEqual(['m/someone'])
-    expect(sent.some((x) => x.keys.includes('c/second'))).toBe(false)
-    await waitFor(() => sent.some((x) => x.keys.includes('c/second')), 1000, 'the child record sent')
-    expect(sent.find((x) => x.keys.includes('c/second'))!.at - sent[0]!.at).toBeGreaterThanOrEqual(
-      gossipWindow(11) - 2,
-    )
+    expect(member.at - t0).toBeLessThan(gossipWindow(23) / 2)
+    // c/second, written before, left just before it (to every peer: the same ordered channels),
+    // not at its window's end.
+    expect(sent.map((x) => x.keys)).toEqual([['c/first'], ['c/second'], ['m/someone']])
+    // Nothing is left for the window's end.
+    await new Promise((r) => setTimeout(r, gossipWindow(23) + 50))
+    expect(sent).toHaveLength(3)
   })
 })
