@@ -301,8 +301,9 @@ export class Reconciler {
    * siblings), does not run here, and this node does not fail children over: decide() then
    * has nothing to do (the row "assigned elsewhere, not running" of its table), so the child
    * is not examined. Every member receives every child record written anywhere, and this was
-   * most of what each of them did with it — a third of a survivor's examinations in a
-   * failover. Read from the placements the replicator keeps (O(1)), not from the records.
+   * most of what each of them did with it — at a failover, two in five of the examinations of
+   * the survivor that is not the coordinator. Read from the placements the replicator keeps
+   * (O(1)), not from the records.
    */
   private placedElsewhere(id: string, ctx: PlacementContext): boolean {
     if (ctx.coordinator || this.c.local.has(id)) return false

@@ -34,9 +34,10 @@ const log = createDebug('horde:replicator')
  * but the relay receives one from every writer. With a fixed window, the frames per second a
  * relay sends and receives, and every member receives, grew with the cluster: with 10 nodes,
  * the cluster's CPU per start fell by about a quarter against a fixed 50 ms window
- * (bench/RESULTS.md, "whole-cluster CPU per start"). The price: under a stream of writes a record reaches a
- * third node up to two windows after it was written (2 × 230 ms at 24 nodes; 2 × 50 ms up to
- * 6 nodes); a write alone still goes at once, and the start's reply carries it to the caller.
+ * (bench/RESULTS.md, "whole-cluster CPU per start"). The price: under a stream of writes a
+ * record reaches a third node up to two windows after it was written (2 × 230 ms at 24 nodes;
+ * 2 × 50 ms up to 6 nodes); a write alone still goes at once, and the start's reply carries it
+ * to the caller.
  */
 export const GOSSIP_WINDOW = 50
 /** The window grows by this many ms per peer past GOSSIP_WINDOW / GOSSIP_WINDOW_PER_PEER peers. */
@@ -578,9 +579,8 @@ export class Replicator {
    * quiet, else at the link's next audit (the first may have seen it on its way). Rounds audit
    * one link each once the map was quiet for AUDIT_GRACE_WINDOWS gossip windows, and one every
    * AUDIT_EVERY rounds while it keeps changing: every link that changed is audited within
-   * `peers.length` such rounds (a
-   * lost write waits for the first audit of a link between a replica holding it and one
-   * without it). Passes with peers that are not admitted or keep failing are skipped for a
+   * `peers.length` such rounds (a lost write waits for the first audit of a link between a
+   * replica holding it and one without it). Passes with peers that are not admitted or keep failing are skipped for a
    * while (see `ready`), so a link that cannot settle holds back neither. A link audited with
    * nothing changed since is idle and costs nothing. Resolves when the passes are over.
    */
