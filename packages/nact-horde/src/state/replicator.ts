@@ -95,6 +95,47 @@ const MERGE_WRITES = 256
 /** The time one turn may spend joining received gossip, ms (see Replicator.drainInbox). */
 const INBOX_BUDGET_MS = 15
 
+/**
+ * Calls `flush` at most once per window: at once (the next timer turn) when it did not run in
+ * the last window, else when that window ends. The gossip of child records and the membership
+ * writes are each paced by one.
+ */
+class Paced {
+  private timer: NodeJS.Timeout | undefined
+  /** When `flush` last ran, or was taken over by a caller (performance.now()). */
+  private last = Number.NEGATIVE_INFINITY
+
+  constructor(private readonly flush: () => void) {}
+
+  /** Schedules `flush` for the end of the current window of `window` ms, unless one is pending. */
+  schedule(window: number): void {
+    if (this.timer !== undefined) return
+    this.timer = setTimeout(
+      () => {
+        this.taken()
+        this.flush()
+      },
+      Math.max(0, this.last + window - performance.now()),
+    )
+  }
+
+  /**
+   * Cancels a pending flush, and counts it as run now: the caller sends what it would have sent
+   * (its own way). False when none was pending.
+   */
+  take(): boolean {
+    if (this.timer === undefined) return false
+    clearTimeout(this.timer)
+    this.taken()
+    return true
+  }
+
+  private taken(): void {
+    this.timer = undefined
+    this.last = performance.now()
+  }
+}
+
 /** What the replicator needs from the rest of the horde. */
 export interface ReplicatorComponents {
   transport: Transport
@@ -135,14 +176,10 @@ export class Replicator {
   private directOut: Delta<unknown>[] = []
   /** This node's membership writes: to every peer, in their own window (see publish). */
   private urgentOut: Delta<unknown>[] = []
-  private urgentTimer: NodeJS.Timeout | undefined
-  /** When membership writes last left (performance.now()). */
-  private lastUrgent = Number.NEGATIVE_INFINITY
+  private readonly urgent = new Paced(() => this.flushUrgent())
   /** Relayed deltas that cannot be merged with others (they carry context ranges): sent as they came. */
   private directBytes: Uint8Array[] = []
-  private gossipTimer: NodeJS.Timeout | undefined
-  /** When gossip last left (performance.now()). */
-  private lastGossip = Number.NEGATIVE_INFINITY
+  private readonly gossip = new Paced(() => this.flushGossip())
   /** The pass running with each peer. */
   private readonly syncing = new Map<string, Promise<void>>()
   /** The peer this replica pulls a bulk of writes from; passes with other peers wait their turn. */
@@ -316,9 +353,7 @@ export class Replicator {
       return
     }
     this.urgentOut.push(delta)
-    if (this.urgentTimer !== undefined) return
-    const wait = Math.max(0, this.lastUrgent + GOSSIP_WINDOW - performance.now())
-    this.urgentTimer = setTimeout(() => this.flushUrgent(), wait)
+    this.urgent.schedule(GOSSIP_WINDOW)
   }
 
   /**
@@ -328,23 +363,15 @@ export class Replicator {
    * refuse what it sends after; a child's tombstone it wrote just before must not arrive later.
    */
   private flushUrgent(): void {
-    this.urgentTimer = undefined
-    this.lastUrgent = performance.now()
     const out = this.urgentOut
     this.urgentOut = []
     if (this.stopped) return
-    if (this.gossipTimer !== undefined) {
-      clearTimeout(this.gossipTimer)
-      this.flushGossip(true)
-    }
+    if (this.gossip.take()) this.flushGossip(true)
     this.sendMerged(this.c.topic, out)
   }
 
   private scheduleGossip(): void {
-    if (this.gossipTimer !== undefined) return
-    const window = gossipWindow(this.c.transport.peers().length)
-    const wait = Math.max(0, this.lastGossip + window - performance.now())
-    this.gossipTimer = setTimeout(() => this.flushGossip(), wait)
+    this.gossip.schedule(gossipWindow(this.c.transport.peers().length))
   }
 
   /** The topic only `node` subscribes to: gossip it relays (see {@link Replicator.onRelay}). */
@@ -360,8 +387,6 @@ export class Replicator {
    * alone as for a hundred together.
    */
   private flushGossip(direct = false): void {
-    this.gossipTimer = undefined
-    this.lastGossip = performance.now()
     const own = this.gossipOut
     const others = this.directOut
     const asTheyCame = this.directBytes
@@ -580,9 +605,10 @@ export class Replicator {
    * one link each once the map was quiet for AUDIT_GRACE_WINDOWS gossip windows, and one every
    * AUDIT_EVERY rounds while it keeps changing: every link that changed is audited within
    * `peers.length` such rounds (a lost write waits for the first audit of a link between a
-   * replica holding it and one without it). Passes with peers that are not admitted or keep failing are skipped for a
-   * while (see `ready`), so a link that cannot settle holds back neither. A link audited with
-   * nothing changed since is idle and costs nothing. Resolves when the passes are over.
+   * replica holding it and one without it). Passes with peers that are not admitted or keep
+   * failing are skipped for a while (see `ready`), so a link that cannot settle holds back
+   * neither. A link audited with nothing changed since is idle and costs nothing. Resolves when
+   * the passes are over.
    */
   async syncRound(peers: readonly string[], fanout: number, isUp: (peer: string) => boolean): Promise<void> {
     if (this.stopped || peers.length === 0) return
@@ -777,15 +803,9 @@ export class Replicator {
   stop(): void {
     // What was received is joined (and what this node relays, forwarded) before it goes.
     if (!this.stopped) this.drainInbox(Number.POSITIVE_INFINITY)
-    if (this.gossipTimer !== undefined) {
-      clearTimeout(this.gossipTimer)
-      // The last writes go to every peer: the relay may not forward them before this node is gone.
-      this.flushGossip(true)
-    }
-    if (this.urgentTimer !== undefined) {
-      clearTimeout(this.urgentTimer)
-      this.flushUrgent()
-    }
+    // The last writes go to every peer: the relay may not forward them before this node is gone.
+    if (this.gossip.take()) this.flushGossip(true)
+    if (this.urgent.take()) this.flushUrgent()
     this.stopped = true
   }
 }
