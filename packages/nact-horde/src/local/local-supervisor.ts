@@ -452,9 +452,16 @@ export class LocalSupervisor extends TypedEventTarget<LocalSupervisorEventMap> {
     return inc && (inc.phase === 'init' || inc.phase === 'running') ? inc.ref : undefined
   }
 
-  /** The ids of the children {@link LocalSupervisor.children} lists, without building their infos. */
-  *runningIds(): Generator<string> {
-    for (const rec of this.records.values()) if (listed(rec)) yield rec.spec.id
+  /**
+   * The ids of the children {@link LocalSupervisor.children} lists, without building their
+   * infos, in the order the children were first started here (a child started since comes
+   * after every child listed before it; one that became listed in place, its first `init`
+   * ended, keeps its place).
+   */
+  runningIds(): string[] {
+    const out: string[] = []
+    for (const rec of this.records.values()) if (listed(rec)) out.push(rec.spec.id)
+    return out
   }
 
   /** Started children that take messages (a child whose first `init` is still running, or that is being stopped for good, is not listed). */
