@@ -10,6 +10,7 @@
 //   SCALE_CPU_SIZES=3,10                            the cluster sizes of the cpu section (the first is the base of the ratios)
 //   SCALE_CPU_ROUNDS=3                              rounds of the cpu section (each size once per round; medians are compared)
 //   SCALE_RESTART_BUDGET_S=1800                     the restarts section stops after this long, reporting how far it got
+//   SCALE_FAILOVER_TRIALS=3                         failovers of the failover section, each on a fresh cluster (the median is judged)
 //   SCALE_PROFILE=/tmp/prof                         CPU profiles (.cpuprofile) of every node during the cpu section's sequential
 //                                                   run (node 0 drives it), of the old nodes during a join's window and of the
 //                                                   survivors during a failover, written to that directory (they slow the
@@ -68,6 +69,7 @@ const CFG = QUICK
       restarts: 50,
       restartMarks: [10, 50],
       failoverChildren: 2000,
+      failoverTrials: 1,
     }
   : {
       cpuSizes: process.env.SCALE_CPU_SIZES?.split(',').map(Number) ?? [3, 10, 24],
@@ -82,10 +84,15 @@ const CFG = QUICK
       restarts: 10_000,
       restartMarks: [1000, 10_000],
       failoverChildren: 100_000,
+      failoverTrials: Number(process.env.SCALE_FAILOVER_TRIALS ?? 3),
     }
 if (!Number.isInteger(CFG.cpuRounds) || CFG.cpuRounds < 1)
   throw new Error(
     `SCALE_CPU_ROUNDS must be a whole number of at least 1 (got ${process.env.SCALE_CPU_ROUNDS})`,
+  )
+if (!Number.isInteger(CFG.failoverTrials) || CFG.failoverTrials < 1)
+  throw new Error(
+    `SCALE_FAILOVER_TRIALS must be a whole number of at least 1 (got ${process.env.SCALE_FAILOVER_TRIALS})`,
   )
 if (!CFG.cpuSizes.every((n) => Number.isInteger(n) && n >= 2))
   throw new Error(
@@ -953,9 +960,8 @@ async function sectionRestarts() {
 
 // ——— 5. failover of a node holding a third ———
 
-async function sectionFailover() {
-  const t0 = Date.now()
-  const count = CFG.failoverChildren
+/** One failover on a fresh cluster of 3 nodes holding `count` children; its figures. */
+async function failoverTrial(count) {
   const c = await populated(count)
   try {
     const { nodes, all } = c
@@ -1018,53 +1024,97 @@ async function sectionFailover() {
     const stall = worst(loops)
     const once =
       restarts === lost.length && finalP.missing + finalP.twice + finalP.extra === 0 && dups.ids === 0
-    const target = FAILURE_TIMEOUT + 1000
-    log(
-      `failover: ${fmtN(lost.length)} of ${fmtN(count)} children running again ${fmtMs(took)} after SIGKILL (polled: ${fmtMs(polledAfter)}); suspected ${fmtMs(suspected)}, downed ${fmtMs(downed)}; ${restarts} restarts of ${lost.length} lost (first–last per survivor: ${spans.join(' / ')}); duplicates ${dups.ids} ids in ${dups.bad} of ${dups.samples} samples; final ${JSON.stringify(finalP)}; max stall ${fmtStall(stall)}; examined ${examined.join(' / ')}; CPU ${cpuMs.map(fmtMs).join(' / ')}, this bench process ${fmtMs((benchCpu.user + benchCpu.system) / 1000)} (section ${fmtS(Date.now() - t0)})`,
-    )
-    record(
-      'scale-failover',
-      `scale: failover of a node holding a third of ${fmtN(count)} children`,
-      `3 node processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, ${fmtN(count)} children (behaviour \`plain\`) started from all three, ${IN_FLIGHT} in flight each; after 3 s of quiet the node holding the most is SIGKILLed. "Running again": the last lost child's init finished on a survivor (its clock), checked by polling the survivors' local counts. Exactly once: every lost child started once on the survivors (their child:started runs since the kill), every child on exactly one survivor after, and no id on two survivors in any ground-truth sample (every ${SAMPLE_MS} ms). ${STALL_NOTE}`,
-      ['figure', 'value', 'target', 'met?'],
-      [
-        [
-          `${fmtN(lost.length)} lost children all running again, after SIGKILL`,
-          fmtMs(took),
-          `≤ ${fmtMs(target)} (failureTimeout + 1 s)`,
-          met(took <= target),
-        ],
-        [
-          '… the victim first seen suspected / downed by a survivor',
-          `${fmtMs(suspected)} / ${fmtMs(downed)}`,
-          '',
-          '',
-        ],
-        [
-          'exactly once',
-          `${fmtN(restarts)} restarts of ${fmtN(lost.length)} lost; ${dups.ids} ids twice in ${dups.bad} of ${dups.samples} samples; after: ${finalP.twice} twice, ${finalP.missing} missing`,
-          'each once',
-          met(once),
-        ],
-        ['longest event-loop stall on a survivor', fmtStall(stall), '', ''],
-        [
-          'children each survivor examined, from the kill until all ran again',
-          examined.map(fmtN).join(' / '),
-          '',
-          '',
-        ],
-        [
-          'CPU each survivor used meanwhile (user + system; the ground-truth and stall samplers included)',
-          cpuMs.map(fmtMs).join(' / '),
-          '',
-          '',
-        ],
-      ],
-    )
-    return { took, once, stall }
+    return {
+      took,
+      polledAfter,
+      suspected,
+      downed,
+      restarts,
+      lost: lost.length,
+      spans,
+      dups,
+      finalP,
+      stall,
+      once,
+      examined,
+      cpuMs,
+      benchCpuMs: (benchCpu.user + benchCpu.system) / 1000,
+    }
   } finally {
     await killAll()
   }
+}
+
+/**
+ * The failover, `CFG.failoverTrials` times, each on a fresh cluster: on a shared 2-core machine
+ * one failover's time varies by ±15 % from run to run, as much as the distance to its target.
+ * The trial with the median time is shown and judged; every trial's time is listed, and
+ * exactly once must hold in every trial.
+ */
+async function sectionFailover() {
+  const t0 = Date.now()
+  const count = CFG.failoverChildren
+  const trials = []
+  for (let t = 1; t <= CFG.failoverTrials; t++) {
+    const r = await failoverTrial(count)
+    trials.push(r)
+    log(
+      `failover, trial ${t}: ${fmtN(r.lost)} of ${fmtN(count)} children running again ${fmtMs(r.took)} after SIGKILL (polled: ${fmtMs(r.polledAfter)}); suspected ${fmtMs(r.suspected)}, downed ${fmtMs(r.downed)}; ${r.restarts} restarts of ${r.lost} lost (first–last per survivor: ${r.spans.join(' / ')}); duplicates ${r.dups.ids} ids in ${r.dups.bad} of ${r.dups.samples} samples; final ${JSON.stringify(r.finalP)}; max stall ${fmtStall(r.stall)}; examined ${r.examined.join(' / ')}; CPU ${r.cpuMs.map(fmtMs).join(' / ')}, this bench process ${fmtMs(r.benchCpuMs)} (${fmtS(Date.now() - t0)} so far)`,
+    )
+  }
+  // The median trial (the lower middle one for an even count), by time.
+  const byTime = [...trials].sort((x, y) => x.took - y.took)
+  const m = byTime[(byTime.length - 1) >> 1]
+  const { took, suspected, downed, restarts, dups, finalP, stall, examined, cpuMs } = m
+  const everyOnce = trials.every((r) => r.once)
+  const target = FAILURE_TIMEOUT + 1000
+  const within = trials.filter((r) => r.took <= target).length
+  record(
+    'scale-failover',
+    `scale: failover of a node holding a third of ${fmtN(count)} children`,
+    `3 node processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, ${fmtN(count)} children (behaviour \`plain\`) started from all three, ${IN_FLIGHT} in flight each; after 3 s of quiet the node holding the most is SIGKILLed. ${trials.length} trial${trials.length === 1 ? '' : 's'}, each on a fresh cluster; the table shows the trial with the median time (the lower middle one for an even count), and the target is judged on it; "each trial" lists all. "Running again": the last lost child's init finished on a survivor (its clock), checked by polling the survivors' local counts. Exactly once, in every trial: every lost child started once on the survivors (their child:started runs since the kill), every child on exactly one survivor after, and no id on two survivors in any ground-truth sample (every ${SAMPLE_MS} ms). ${STALL_NOTE}`,
+    ['figure', 'value', 'target', 'met?'],
+    [
+      [
+        `${fmtN(m.lost)} lost children all running again, after SIGKILL (median trial)`,
+        fmtMs(took),
+        `≤ ${fmtMs(target)} (failureTimeout + 1 s)`,
+        met(took <= target),
+      ],
+      [
+        '… each trial, in order',
+        `${trials.map((r) => fmtMs(r.took)).join(', ')} (${within} of ${trials.length} within the target)`,
+        '',
+        '',
+      ],
+      [
+        '… the victim first seen suspected / downed by a survivor',
+        `${fmtMs(suspected)} / ${fmtMs(downed)}`,
+        '',
+        '',
+      ],
+      [
+        'exactly once (every trial)',
+        `${trials.map((r) => `${fmtN(r.restarts)} restarts of ${fmtN(r.lost)} lost, ${r.dups.ids} ids twice in ${r.dups.bad} of ${r.dups.samples} samples, after ${r.finalP.twice} twice and ${r.finalP.missing} missing`).join('; ')}`,
+        'each once',
+        met(everyOnce),
+      ],
+      ['longest event-loop stall on a survivor', fmtStall(stall), '', ''],
+      [
+        'children each survivor examined, from the kill until all ran again',
+        examined.map(fmtN).join(' / '),
+        '',
+        '',
+      ],
+      [
+        'CPU each survivor used meanwhile (user + system; the ground-truth and stall samplers included)',
+        cpuMs.map(fmtMs).join(' / '),
+        '',
+        '',
+      ],
+    ],
+  )
+  return { took, once: everyOnce, stall, restarts, dups, finalP }
 }
 
 const SECTION_FNS = {
