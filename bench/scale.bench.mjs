@@ -960,8 +960,8 @@ async function sectionRestarts() {
 
 // ——— 5. failover of a node holding a third ———
 
-/** One failover on a fresh cluster of 3 nodes holding `count` children; its figures. */
-async function failoverTrial(count) {
+/** Failover `trial`, on a fresh cluster of 3 nodes holding `count` children; its figures. */
+async function failoverTrial(count, trial) {
   const c = await populated(count)
   try {
     const { nodes, all } = c
@@ -993,7 +993,7 @@ async function failoverTrial(count) {
     const examined = after.map((m, i) => m.childrenExamined - before[i].childrenExamined)
     const cpuMs = cpu1.map((c, i) => (c - cpu0[i]) / 1000)
     const loops = await Promise.all(survivors.map((n) => n.call('loop')))
-    await profileStop(survivors, 'failover')
+    await profileStop(survivors, `failover-t${trial}`)
     const watches = await Promise.all(survivors.map((n) => n.call('memberWatch', { action: 'stop' })))
     await sleep(2 * SAMPLE_MS)
     const samples = await gt.stop()
@@ -1056,7 +1056,7 @@ async function sectionFailover() {
   const count = CFG.failoverChildren
   const trials = []
   for (let t = 1; t <= CFG.failoverTrials; t++) {
-    const r = await failoverTrial(count)
+    const r = await failoverTrial(count, t)
     trials.push(r)
     log(
       `failover, trial ${t}: ${fmtN(r.lost)} of ${fmtN(count)} children running again ${fmtMs(r.took)} after SIGKILL (polled: ${fmtMs(r.polledAfter)}); suspected ${fmtMs(r.suspected)}, downed ${fmtMs(r.downed)}; ${r.restarts} restarts of ${r.lost} lost (first–last per survivor: ${r.spans.join(' / ')}); duplicates ${r.dups.ids} ids in ${r.dups.bad} of ${r.dups.samples} samples; final ${JSON.stringify(r.finalP)}; max stall ${fmtStall(r.stall)}; examined ${r.examined.join(' / ')}; CPU ${r.cpuMs.map(fmtMs).join(' / ')}, this bench process ${fmtMs(r.benchCpuMs)} (${fmtS(Date.now() - t0)} so far)`,

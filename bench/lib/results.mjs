@@ -3,7 +3,6 @@
 // never overwrite each other's figures.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
-import { basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const RESULTS = fileURLToPath(new URL('../RESULTS.md', import.meta.url))
@@ -33,8 +32,9 @@ function supportedMajor() {
  * Replaces (or appends) the section `name` of bench/RESULTS.md with `markdown` — unless this
  * Node is older than package.json's `engines` allows: figures of a runtime no user runs the
  * packages on are printed, not recorded (a message says so and how to run it). Node 22 and
- * 24 run V8 with its mid-tier compiler (Maglev) on; on this project's 2-core machine the same
- * runs used 20–45 % less CPU on 24 than on 20, more than the margins of the targets.
+ * 24 run V8 with its mid-tier compiler (Maglev) on, and the figures differ from Node 20's by
+ * more than the targets' margins: on this project's 2-core machine a start at 3 nodes cost
+ * half as much CPU on 24, one at 24 nodes as much or more (bench/RESULTS.md, scale-cpu).
  */
 export function recordSection(name, markdown) {
   const major = Number(process.versions.node.split('.')[0])
@@ -42,7 +42,7 @@ export function recordSection(name, markdown) {
   if (major < min) {
     console.error(
       `\n[results] section ${name} not recorded: Node ${process.version} is below package.json engines (>= ${min}). ` +
-        `Run the benchmark on a supported Node, e.g. \`npx -y node@24 --expose-gc bench/${basename(process.argv[1] ?? 'run.mjs')}\`.`,
+        'Run it on a supported Node, e.g. `npm run build && npx -y node@24 bench/run.mjs`.',
     )
     return
   }
