@@ -9,6 +9,7 @@
 //   SCALE_300K=1                                    the join section also with 300,000 children
 //   SCALE_CPU_SIZES=3,10                            the cluster sizes of the cpu section (the first is the base of the ratios)
 //   SCALE_CPU_ROUNDS=3                              rounds of the cpu section (each size once per round; medians are compared)
+//   SCALE_WARM=500                                  sequential starts that warm each cluster of the cpu section up
 //   SCALE_RESTART_BUDGET_S=1800                     the restarts section stops after this long, reporting how far it got
 //   SCALE_FAILOVER_TRIALS=3                         failovers of the failover section, each on a fresh cluster (the median is judged)
 //   SCALE_PROFILE=/tmp/prof                         CPU profiles (.cpuprofile) of every node during the cpu section's sequential
@@ -39,6 +40,15 @@ import { machine, recordSection, table } from './lib/results.mjs'
 import { spawnTransportNode } from './lib/transport-node.mjs'
 
 const QUICK = process.env.SCALE_QUICK === '1'
+
+/** The whole number `name` of the environment, at least `min` (`fallback` when unset). */
+function envCount(name, fallback, min = 1) {
+  const raw = process.env[name]
+  const n = raw === undefined ? fallback : Number(raw)
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`${name} must be a whole number of at least ${min} (got ${raw})`)
+  return n
+}
 const ALL_SECTIONS = ['cpu', 'mesh', 'join', 'restarts', 'failover']
 const asked = process.argv.slice(2)
 for (const s of asked)
@@ -73,8 +83,8 @@ const CFG = QUICK
     }
   : {
       cpuSizes: process.env.SCALE_CPU_SIZES?.split(',').map(Number) ?? [3, 10, 24],
-      cpuRounds: Number(process.env.SCALE_CPU_ROUNDS ?? 3),
-      warm: 500,
+      cpuRounds: envCount('SCALE_CPU_ROUNDS', 3),
+      warm: envCount('SCALE_WARM', 500, 2),
       seq: 2000,
       par: 2000,
       idleWindow: [5000, 30_000],
@@ -84,16 +94,8 @@ const CFG = QUICK
       restarts: 10_000,
       restartMarks: [1000, 10_000],
       failoverChildren: 100_000,
-      failoverTrials: Number(process.env.SCALE_FAILOVER_TRIALS ?? 3),
+      failoverTrials: envCount('SCALE_FAILOVER_TRIALS', 3),
     }
-if (!Number.isInteger(CFG.cpuRounds) || CFG.cpuRounds < 1)
-  throw new Error(
-    `SCALE_CPU_ROUNDS must be a whole number of at least 1 (got ${process.env.SCALE_CPU_ROUNDS})`,
-  )
-if (!Number.isInteger(CFG.failoverTrials) || CFG.failoverTrials < 1)
-  throw new Error(
-    `SCALE_FAILOVER_TRIALS must be a whole number of at least 1 (got ${process.env.SCALE_FAILOVER_TRIALS})`,
-  )
 if (!CFG.cpuSizes.every((n) => Number.isInteger(n) && n >= 2))
   throw new Error(
     `SCALE_CPU_SIZES must list cluster sizes of at least 2, like 3,10,24 (got ${process.env.SCALE_CPU_SIZES})`,
@@ -1065,7 +1067,7 @@ async function sectionFailover() {
   // The median trial (the lower middle one for an even count), by time.
   const byTime = [...trials].sort((x, y) => x.took - y.took)
   const m = byTime[(byTime.length - 1) >> 1]
-  const { took, suspected, downed, restarts, dups, finalP, stall, examined, cpuMs } = m
+  const { took, suspected, downed, stall, examined, cpuMs } = m
   const everyOnce = trials.every((r) => r.once)
   const target = FAILURE_TIMEOUT + 1000
   const within = trials.filter((r) => r.took <= target).length
@@ -1114,7 +1116,6 @@ async function sectionFailover() {
       ],
     ],
   )
-  return { took, once: everyOnce, stall, restarts, dups, finalP }
 }
 
 const SECTION_FNS = {
