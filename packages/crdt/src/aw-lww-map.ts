@@ -6,7 +6,7 @@ import { InvalidArgumentError } from './errors.js'
 import { dotHash1, dotHash2, fmix, fnv1a } from './hash.js'
 import { assertMaxDrift, compareWrites, DEFAULT_MAX_CLOCK_DRIFT, HybridClock } from './hybrid-clock.js'
 import { KeyTable } from './key-table.js'
-import { SyncLink } from './sync-link.js'
+import { dotsOf, SyncLink } from './sync-link.js'
 import type { Clock, Delta, Diff, Dot, Entry, KeyDelta, Value } from './types.js'
 import { assertValue, valuesEqual } from './value.js'
 
@@ -443,7 +443,14 @@ export class AWLWWMap<V = Value> {
    * already observed it (the sender, after {@link AWLWWMap.joinFrom}).
    */
   broadcast(delta: Delta<V>, except?: string): void {
-    for (const [peer, l] of this.links) if (peer !== except) l.observe(delta)
+    // The delta's dots are gathered once, as intervals, and each link merges those: adding
+    // every dot to every link cost each replica O(peers × dots) per delta, a cluster O(n²).
+    let dots: CausalContext | undefined
+    for (const [peer, l] of this.links) {
+      if (peer === except) continue
+      dots ??= dotsOf(delta)
+      l.observeDots(dots)
+    }
   }
 
   /**

@@ -76,6 +76,13 @@ export class CausalContext {
       this.byReplica.set(replica, [lo, hi])
       return true
     }
+    // Fast path: past the last interval (a writer's counters run on), adjacent or not.
+    const last = iv.length - 1
+    if (last > 0 && lo > iv[last]!) {
+      if (lo === iv[last]! + 1) iv[last] = hi
+      else iv.push(lo, hi)
+      return true
+    }
     // Find the first interval whose hi >= lo - 1 (it may merge with the new one).
     let a = 0
     let b = iv.length / 2 - 1

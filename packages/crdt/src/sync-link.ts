@@ -196,12 +196,16 @@ export class SyncLink<V> {
    * delta)` joins and observes in one call.
    */
   observe(delta: Delta<V>): void {
-    const a = this.assumedNew
-    delta.keys.forEach((kd) => {
-      for (const e of kd.entries) a.add(e.r, e.c)
-      for (const d of kd.dead) a.add(d.r, d.c)
-    })
-    if (delta.ranges.size > 0) a.merge(delta.ranges)
+    addDots(this.assumedNew, delta)
+  }
+
+  /**
+   * @internal {@link SyncLink.observe} of a delta whose dots were gathered once (`dotsOf`): a
+   * broadcast is observed by every link, and a delta's dots are a few intervals (each writer's
+   * counters run on), so each link merges those instead of adding every dot again.
+   */
+  observeDots(dots: CausalContext): void {
+    this.assumedNew.merge(dots)
   }
 
   /**
@@ -624,4 +628,20 @@ function node(level: unknown, prefix: unknown, minLevel: number, maxLevel: numbe
     throw new DecodeError('tree node out of range')
   }
   return [level, prefix]
+}
+
+/** Adds every dot of `delta` (its live entries, its superseded dots, its ranges) to `to`. */
+function addDots(to: CausalContext, delta: Delta<unknown>): void {
+  delta.keys.forEach((kd) => {
+    for (const e of kd.entries) to.add(e.r, e.c)
+    for (const d of kd.dead) to.add(d.r, d.c)
+  })
+  if (delta.ranges.size > 0) to.merge(delta.ranges)
+}
+
+/** @internal Every dot of `delta`, as a context (for {@link SyncLink.observeDots}). */
+export function dotsOf(delta: Delta<unknown>): CausalContext {
+  const dots = new CausalContext()
+  addDots(dots, delta)
+  return dots
 }
