@@ -605,7 +605,23 @@ export class Replicator {
    * one link each once the map was quiet for AUDIT_GRACE_WINDOWS gossip windows, and one every
    * AUDIT_EVERY rounds while it keeps changing: every link that changed is audited within
    * `peers.length` such rounds (a lost write waits for the first audit of a link between a
-   * replica holding it and one without it). Passes with peers that are not admitted or keep
+   * replica holding it and one without it).
+   *
+   * Once the map is quiet, a node with a relay (ReplicatorComponents.relay) audits its link to
+   * the relay alone, and the relay audits every link that changed: every node auditing each
+   * of its links once after each burst of writes cost a cluster n(n-1)/2 exchanges a burst
+   * (276 at 24 nodes), about 2n this way. Every write reaches the relay: by the gossip its
+   * writer sends there, or, lost, by the writer's quiet audit of the relay, which pushes it. A
+   * node that lacks a write pulls it in its own audit of the relay, or the relay pushes it in
+   * its audit of that link, within `peers.length` of its rounds once its map is quiet (a write
+   * lost on its way to the relay so takes one hop more than when its writer audited every
+   * link). Amid writes the audits still take every changed link in turn: the relay holds the
+   * writes in flight first, so an audit of it then finds the auditor behind on writes gossip is
+   * about to deliver, and pulls them. The relay
+   * itself, a node that sees none alive, and a node whose last pass with the relay failed
+   * (see `ready`) audit every link that changed.
+   *
+   * Passes with peers that are not admitted or keep
    * failing are skipped for a while (see `ready`), so a link that cannot settle holds back
    * neither. A link audited with nothing changed since is idle and costs nothing. Resolves when
    * the passes are over.
@@ -628,8 +644,13 @@ export class Replicator {
     const quiet = performance.now() - this.lastChange >= AUDIT_GRACE_WINDOWS * gossipWindow(n)
     const audit =
       passes.length === 0 && this.syncing.size === 0 && (quiet || ++this.busyRounds >= AUDIT_EVERY)
+    // Once the map is quiet, a node with a relay audits its link to the relay alone (see this
+    // method's comment); without one, while passes with it fail, and amid writes, every link
+    // that changed, in turn.
+    const hub = audit && quiet ? this.auditHub(peers) : undefined
     for (let i = 0; i < n && audit; i++) {
       const peer = peers[(this.auditCursor + i) % n]!
+      if (hub !== undefined && peer !== hub) continue
       const link = this.map.link(peer)
       // An idle link needs no audit: nothing changed since both sides agreed.
       if (!link.settled || link.idle || !this.ready(peer)) continue
@@ -644,6 +665,20 @@ export class Replicator {
       break
     }
     await Promise.all(passes)
+  }
+
+  /**
+   * The peer this node's audits go to, if they go to one peer only: its relay (the node every
+   * writer sends its child records to, and that forwards them to every peer; see
+   * ReplicatorComponents.relay), while that is one of `peers`, admitted, and its last pass
+   * ended in agreement. Undefined for the relay itself, for a node without one, and while the
+   * relay cannot be synced with (then every link is audited).
+   */
+  private auditHub(peers: readonly string[]): string | undefined {
+    const hub = this.c.relay()
+    if (hub === undefined || !peers.includes(hub) || !this.c.admits(hub) || this.backoff.has(hub))
+      return undefined
+    return hub
   }
 
   /**

@@ -327,6 +327,142 @@ describe('anti-entropy that costs what differs', () => {
     }
   })
 
+  /**
+   * `n` replicators that sent their writes through the first (the relay: `hub` true) or each
+   * to every peer, after rounds that settled every link; `rounds` runs one round on each.
+   */
+  async function hubCluster(seed: number, n: number, hub: boolean) {
+    const net = createMemoryNetwork({ seed })
+    let hubId = ''
+    const first = await node(net)
+    hubId = first.t.nodeId
+    const all = [first]
+    for (let i = 1; i < n; i++) all.push(await node(net, { relay: () => (hub ? hubId : undefined) }))
+    const rounds = () => roundOf(all)
+    for (let k = 0; k < 5; k++) await rounds()
+    const audits = () => all.reduce((s, o) => s + o.counters.syncAudits, 0)
+    /**
+     * Quiet (the writes had time to arrive), then rounds a gossip window apart, as a horde runs
+     * them a syncInterval apart (a replica that joins a repair is quiet again only after
+     * AUDIT_GRACE_WINDOWS of them), until `done` or 3n rounds.
+     */
+    const quietRounds = async (done: () => boolean = () => false) => {
+      await new Promise((r) => setTimeout(r, 5 * gossipWindow(n - 1) + 50))
+      for (let k = 0; k < 3 * n && !done(); k++) {
+        await rounds()
+        await new Promise((r) => setTimeout(r, gossipWindow(n - 1)))
+      }
+    }
+    return { net, all, hubId, rounds, audits, quietRounds }
+  }
+
+  it('with a relay, once quiet after a burst of writes, each node audits its link to the relay and the relay each link: about 2n audits, not n²/2', async () => {
+    const n = 9
+    const counts: number[] = []
+    for (const hub of [true, false]) {
+      const { all, audits, quietRounds } = await hubCluster(41, n, hub)
+      const before = audits()
+      for (const [k, w] of all.entries())
+        for (let i = 0; i < 5; i++) w.r.write(`c/burst-${k}-${i}`, record(i))
+      await waitFor(() => all.every((o) => o.r.map.size === 5 * n), 5000, 'gossip delivered the burst')
+      await quietRounds()
+      counts.push(audits() - before)
+      for (const x of all.splice(0)) {
+        x.r.stop()
+        await x.t.stop()
+        nodes.splice(nodes.indexOf(x), 1)
+      }
+    }
+    const [viaHub, everyLink] = counts as [number, number]
+    // Every link that changed, audited once from one of its ends: n(n-1)/2 = 36.
+    expect(everyLink).toBeGreaterThanOrEqual((n * (n - 1)) / 2)
+    expect(viaHub).toBeGreaterThan(0)
+    expect(viaHub).toBeLessThanOrEqual(2 * (n - 1))
+  })
+
+  it('with a relay, a write lost on its way to the relay reaches every node by the audits', async () => {
+    const { net, all, hubId, quietRounds } = await hubCluster(43, 6, true)
+    const w = all[3]!
+    // Everything w sends the relay is lost while it writes: only w holds the write.
+    net.setLink(w.t.nodeId, hubId, { loss: 1 })
+    w.r.write('c/lost-to-hub', record(1))
+    await new Promise((r) => setTimeout(r, 3 * gossipWindow(5)))
+    net.setLink(w.t.nodeId, hubId, { loss: 0 })
+    expect(all.filter((x) => x.r.map.has('c/lost-to-hub'))).toEqual([w])
+    await quietRounds(() => all.every((x) => x.r.map.has('c/lost-to-hub')))
+    expect(all.every((x) => x.r.map.has('c/lost-to-hub'))).toBe(true)
+  })
+
+  it('with a relay, a write the relay forwarded and one node lost is repaired', async () => {
+    const { net, all, hubId, quietRounds } = await hubCluster(47, 6, true)
+    const [w, c] = [all[2]!, all[4]!]
+    net.setLink(hubId, c.t.nodeId, { loss: 1 })
+    w.r.write('c/lost-to-c', record(1))
+    await waitFor(
+      () => all.every((x) => x === c || x.r.map.has('c/lost-to-c')),
+      5000,
+      'the relay forwarded the write to all but c',
+    )
+    net.setLink(hubId, c.t.nodeId, { loss: 0 })
+    expect(c.r.map.has('c/lost-to-c')).toBe(false)
+    await quietRounds(() => c.r.map.has('c/lost-to-c'))
+    expect(c.r.map.has('c/lost-to-c')).toBe(true)
+  })
+
+  it('with a relay, a write one node lost is repaired while writes keep coming (audits amid writes take every link)', async () => {
+    const { net, all, hubId, rounds } = await hubCluster(59, 6, true)
+    const [w, c, busy] = [all[2]!, all[4]!, all[5]!]
+    net.setLink(hubId, c.t.nodeId, { loss: 1 })
+    w.r.write('c/lost-to-c', record(1))
+    await waitFor(
+      () => all.every((x) => x === c || x.r.map.has('c/lost-to-c')),
+      5000,
+      'the relay forwarded the write to all but c',
+    )
+    net.setLink(hubId, c.t.nodeId, { loss: 0 })
+    // Writes keep coming, so no round is quiet: only the audits every few busy rounds repair c.
+    let i = 0
+    await waitFor(
+      async () => {
+        busy.r.write(`c/busy-${i++}`, record(i))
+        await rounds()
+        return c.r.map.has('c/lost-to-c')
+      },
+      20_000,
+      'the lost write repaired amid writes',
+    )
+    expect(i).toBeLessThan(200)
+  })
+
+  it('a node whose relay does not answer anti-entropy audits every link: writes sent to it alone still reach every node', async () => {
+    const net = createMemoryNetwork({ seed: 53 })
+    // The relay takes gossip but runs no replicator: it forwards nothing and answers no audit.
+    const hole = await net.createTransport({ failureTimeout: 2000, requestTimeout: 5000 })
+    hole.subscribe(TOPIC, () => {})
+    try {
+      const all = [
+        await node(net, { relay: () => hole.nodeId }),
+        await node(net, { relay: () => hole.nodeId }),
+        await node(net, { relay: () => hole.nodeId }),
+      ]
+      hole.subscribe(all[0]!.r.relayTopic(hole.nodeId), () => {})
+      const rounds = () => roundOf(all, [hole.nodeId])
+      for (let k = 0; k < 5; k++) await rounds()
+      all[1]!.r.write('c/to-the-hole', record(1))
+      await waitFor(
+        async () => {
+          await rounds()
+          return all.every((x) => x.r.map.has('c/to-the-hole'))
+        },
+        15_000,
+        'the audits to carry the write to every node',
+      )
+      expect(all.reduce((s, o) => s + o.counters.syncAudits, 0)).toBeGreaterThan(0)
+    } finally {
+      await hole.stop()
+    }
+  })
+
   it('a peer far behind pulls what it lacks; the others do not push it the bulk', async () => {
     const n = 10_000
     const { a, b } = await writtenWhileCutOff(3, (a) => {
