@@ -313,6 +313,8 @@ async function measureCpu(n, round) {
       600_000,
     )
     let placed = CFG.warm - w1.failed - warm.failed
+    // Anti-entropy after a burst: from the warm-up's last start to the end of the idle window.
+    const warmEnd = await syncExchanges(nodes)
     await placedEverywhere(nodes, placed, 120_000)
     await sleep(2000) // anti-entropy rounds after the warm-up end
     // The stall sampler stays off through the idle window and the sequential run (see
@@ -373,6 +375,7 @@ async function measureCpu(n, round) {
       perStart,
       grossPerStart: runCpu / (CFG.seq - seq.failed) / 1000,
       exchangesPerStart: exchanges / (CFG.seq - seq.failed),
+      afterBurst: Math.round(sync0 - warmEnd),
       failed: { warm: w1.failed + warm.failed, seq: seq.failed, par: par.failed },
       errors: { ...w1.errors, ...warm.errors, ...seq.errors, ...par.errors },
       idlePct: (idleCpu / 1000 / idleWall / n) * 100,
@@ -388,7 +391,7 @@ async function measureCpu(n, round) {
       load: `${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
     }
     log(
-      `cpu: ${n} nodes, round ${round}: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; net CPU of the run: driver ${fmtMs(byRole.driver)}, busiest other node ${fmtMs(byRole.busiest)}, median other ${fmtMs(byRole.median)}; max stall in flight ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
+      `cpu: ${n} nodes, round ${round}: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}, after the warm-up ${fmtN(r.afterBurst)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; net CPU of the run: driver ${fmtMs(byRole.driver)}, busiest other node ${fmtMs(byRole.busiest)}, median other ${fmtMs(byRole.median)}; max stall in flight ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
     )
     return r
   } finally {
@@ -430,6 +433,7 @@ async function sectionCpu() {
     r.rounds.map((x) => `${x.perStart.toFixed(2)} (${x.round})`).join(' / '),
     `${r.grossPerStart.toFixed(2)} ms (idle ${r.idlePct.toFixed(1)} %/node)`,
     r.exchangesPerStart.toFixed(3),
+    fmtN(r.afterBurst),
     fmtS(r.seqMs),
     `${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} ms`,
     fmtStall(r.parStall),
@@ -454,7 +458,7 @@ async function sectionCpu() {
   record(
     'scale-cpu',
     'scale: whole-cluster CPU per start',
-    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start (the lower of the middle two for an even count) is shown, its other figures too; the ratio is of the medians; "each round" lists every round's CPU per start (round number in brackets). Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${CPU_SAMPLER_NOTE} ${STALL_NOTE}`,
+    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start (the lower of the middle two for an even count) is shown, its other figures too; the ratio is of the medians; "each round" lists every round's CPU per start (round number in brackets). Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. **Anti-entropy exchanges after the warm-up**: the same metric from the warm-up's last start to the end of the idle window (the audits that follow a burst of writes, most of them after the run's own window). Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${CPU_SAMPLER_NOTE} ${STALL_NOTE}`,
     [
       'cluster',
       'CPU per start (net of idle)',
@@ -462,6 +466,7 @@ async function sectionCpu() {
       'each round',
       'gross (idle CPU)',
       'anti-entropy exchanges per start',
+      'anti-entropy exchanges after the warm-up',
       `${fmtN(CFG.seq)} sequential`,
       `start p50 / p99, ${IN_FLIGHT} in flight`,
       `max stall, ${IN_FLIGHT} in flight`,
