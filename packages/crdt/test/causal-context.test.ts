@@ -70,27 +70,63 @@ describe('CausalContext', () => {
 })
 
 describe('dotsOf (what a broadcast tells every link)', () => {
+  /** The dots a link assumes its peer has (private: read for the test). */
+  const assumed = (link: unknown) => (link as { assumedNew: CausalContext }).assumedNew
+
   it('gathers every dot of a delta: live entries, superseded dots and ranges', () => {
     const a = new AWLWWMap<number>({ replicaId: 'a' })
     const b = new AWLWWMap<number>({ replicaId: 'b' })
     const deltas: Delta<number>[] = []
     for (let i = 0; i < 5; i++) deltas.push(a.set(`k${i}`, i))
     b.join(a.state())
-    // b supersedes two of a's writes (dead dots) and writes a key of its own.
+    // b supersedes two of a's writes (dead dots), writes a key of its own and deletes one.
     deltas.push(b.set('k1', 10), b.set('k2', 20), b.set('x', 1), b.delete('k3'))
     for (const d of deltas) {
-      const expected = new CausalContext()
+      const dots = dotsOf(d)
       d.keys.forEach((kd) => {
-        for (const e of kd.entries) expected.add(e.r, e.c)
-        for (const x of kd.dead) expected.add(x.r, x.c)
+        for (const e of kd.entries) expect(dots.has(e.r, e.c)).toBe(true)
+        for (const x of kd.dead) expect(dots.has(x.r, x.c)).toBe(true)
       })
-      expected.merge(d.ranges)
-      expect(dotsOf(d).equals(expected)).toBe(true)
+      let count = 0
+      for (const [, iv] of dots.entries())
+        for (let k = 0; k < iv.length; k += 2) count += iv[k + 1]! - iv[k]! + 1
+      let expected = 0
+      d.keys.forEach((kd) => {
+        expected += kd.entries.length + kd.dead.length
+      })
+      expect(count).toBe(expected)
     }
-    // A whole state carries ranges: every dot of the context is among the gathered ones.
-    const state = b.state()
-    const dots = dotsOf(state)
-    for (const [r, iv] of state.ranges)
-      for (let k = 0; k < iv.length; k += 2) expect(dots.has(r, iv[k]!)).toBe(true)
+    // A whole state: its dots are exactly the replica's context.
+    const context = (b as unknown as { context: CausalContext }).context
+    expect(dotsOf(b.state()).equals(context)).toBe(true)
+  })
+
+  it('leaves every link assuming exactly what observing the delta on each link did, the sender excepted', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(2), fc.constantFrom('k1', 'k2', 'k3', 'k4'), fc.boolean()), {
+          maxLength: 30,
+        }),
+        (ops) => {
+          const writers = [0, 1, 2].map((i) => new AWLWWMap<number>({ replicaId: `w${i}` }))
+          const viaBroadcast = new AWLWWMap<number>({ replicaId: 'x' })
+          const viaObserve = new AWLWWMap<number>({ replicaId: 'y' })
+          const peers = ['p1', 'p2', 'p3']
+          for (const p of peers) {
+            viaBroadcast.link(p)
+            viaObserve.link(p)
+          }
+          for (const [i, key, del] of ops) {
+            const w = writers[i]!
+            const d = del ? w.delete(key) : w.set(key, i)
+            for (const o of writers) if (o !== w) o.join(d)
+            viaBroadcast.broadcast(d, 'p2')
+            for (const p of peers) if (p !== 'p2') viaObserve.link(p).observe(d)
+          }
+          for (const p of peers)
+            expect(assumed(viaBroadcast.link(p)).equals(assumed(viaObserve.link(p)))).toBe(true)
+        },
+      ),
+    )
   })
 })

@@ -65,6 +65,12 @@ const AUDIT_GRACE_WINDOWS = 5
 /** While changes keep coming, a round audits a link at least once every this many rounds. */
 const AUDIT_EVERY = 5
 /**
+ * A quiet node with a relay whose link to the relay needs no audit audits one of its other
+ * changed links every this many rounds (see syncRound): a slow sweep, a bounded cost per node
+ * and per second, for a node the relay cannot audit.
+ */
+const SWEEP_EVERY = 25
+/**
  * Sync rounds with one peer per pass at most (each round is one request), not counting rounds
  * that pulled writes from a peer ahead of this replica: a joiner pulls the whole state in one pass.
  */
@@ -194,6 +200,8 @@ export class Replicator {
   private auditCursor = 0
   /** Rounds without an audit while writes kept coming (see syncRound). */
   private busyRounds = 0
+  /** Quiet rounds with a relay whose link needed no audit, since the last sweep (see syncRound). */
+  private sweepRounds = 0
   /** When the map last changed (performance.now()). */
   private lastChange = Number.NEGATIVE_INFINITY
   private stopped = false
@@ -610,14 +618,23 @@ export class Replicator {
    * Once the map is quiet, a node with a relay (ReplicatorComponents.relay) audits its link to
    * the relay alone, and the relay audits every link that changed: every node auditing each
    * of its links once after each burst of writes cost a cluster n(n-1)/2 exchanges a burst
-   * (276 at 24 nodes), about 2n this way. Every write reaches the relay: by the gossip its
+   * (276 at 24 nodes), about 2n this way, and the slow sweep below (the scale bench: 62–84
+   * exchanges after a burst of 500 starts at 24 nodes, against 281–295). Every write reaches the relay: by the gossip its
    * writer sends there, or, lost, by the writer's quiet audit of the relay, which pushes it. A
-   * node that lacks a write pulls it in its own audit of the relay, or the relay pushes it in
-   * its audit of that link, within `peers.length` of its rounds once its map is quiet (a write
+   * node that lacks a write pulls it in its own audit of the relay (if its map changed since it
+   * last agreed with the relay), or the relay pushes it in its audit of that link, within
+   * `peers.length` of its rounds once its map is quiet (a write
    * lost on its way to the relay so takes one hop more than when its writer audited every
    * link). Amid writes the audits still take every changed link in turn: the relay holds the
    * writes in flight first, so an audit of it then finds the auditor behind on writes gossip is
-   * about to deliver, and pulls them. The relay
+   * about to deliver, and pulls them. That rests on the relay auditing every node: a node that
+   * lacks a write and whose own map did not change since has no changed link to audit, and
+   * the relay may be unable to audit it (a link that fails from the relay's side only, a relay
+   * that does not list or admit it, two nodes that each take the other for the relay while a
+   * coordinator hands over). So a quiet node whose link to the relay needs no audit still
+   * audits one other changed link every SWEEP_EVERY rounds, in turn: a slow sweep, in which
+   * the holders of such a write reach the node without it (within SWEEP_EVERY × peers.length
+   * rounds), at a cost of one exchange per node every SWEEP_EVERY rounds. The relay
    * itself, a node that sees none alive, and a node whose last pass with the relay failed
    * (see `ready`) audit every link that changed.
    *
@@ -647,7 +664,15 @@ export class Replicator {
     // Once the map is quiet, a node with a relay audits its link to the relay alone (see this
     // method's comment); without one, while passes with it fail, and amid writes, every link
     // that changed, in turn.
-    const hub = audit && quiet ? this.auditHub(peers) : undefined
+    let hub = audit && quiet ? this.auditHub(peers) : undefined
+    if (hub !== undefined) {
+      const link = this.map.link(hub)
+      // The link to the relay needs no audit: every SWEEP_EVERY such rounds, another link may go.
+      if ((!link.settled || link.idle) && ++this.sweepRounds >= SWEEP_EVERY) {
+        this.sweepRounds = 0
+        hub = undefined
+      }
+    }
     for (let i = 0; i < n && audit; i++) {
       const peer = peers[(this.auditCursor + i) % n]!
       if (hub !== undefined && peer !== hub) continue
