@@ -618,8 +618,9 @@ export class Replicator {
    * Once the map is quiet, a node with a relay (ReplicatorComponents.relay) audits its link to
    * the relay alone, and the relay audits every link that changed: every node auditing each
    * of its links once after each burst of writes cost a cluster n(n-1)/2 exchanges a burst
-   * (276 at 24 nodes), about 2n this way, and the slow sweep below (the scale bench: 62–84
-   * exchanges after a burst of 500 starts at 24 nodes, against 281–295). Every write reaches the relay: by the gossip its
+   * (276 at 24 nodes), about 2n this way, and the slow sweep below (the scale bench, 24 nodes,
+   * exchanges after a burst of 500 starts: 281–295 auditing every link, 62–76 through the
+   * relay, about 110 with the sweep). Every write reaches the relay: by the gossip its
    * writer sends there, or, lost, by the writer's quiet audit of the relay, which pushes it. A
    * node that lacks a write pulls it in its own audit of the relay (if its map changed since it
    * last agreed with the relay), or the relay pushes it in its audit of that link, within
