@@ -1,8 +1,9 @@
-import { AWLWWMap, type Delta } from '@nact-horde/crdt'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { AWLWWMap } from '../src/aw-lww-map.js'
 import { CausalContext } from '../src/causal-context.js'
 import { dotsOf } from '../src/sync-link.js'
+import type { Delta } from '../src/types.js'
 
 /** Intervals `[lo, hi]` of small counters for a few replicas, in any order. */
 const intervalsArb = fc.array(

@@ -69,7 +69,7 @@ const AUDIT_EVERY = 5
  * changed links every this many rounds (see syncRound): a slow sweep, a bounded cost per node
  * and per second, for a node the relay cannot audit.
  */
-const SWEEP_EVERY = 25
+export const SWEEP_EVERY = 25
 /**
  * Sync rounds with one peer per pass at most (each round is one request), not counting rounds
  * that pulled writes from a peer ahead of this replica: a joiner pulls the whole state in one pass.
@@ -202,6 +202,8 @@ export class Replicator {
   private busyRounds = 0
   /** Quiet rounds with a relay whose link needed no audit, since the last sweep (see syncRound). */
   private sweepRounds = 0
+  /** Where the next sweep starts looking in the list of peers: each node starts at its own place. */
+  private sweepCursor = Math.floor(Math.random() * 1024)
   /** When the map last changed (performance.now()). */
   private lastChange = Number.NEGATIVE_INFINITY
   private stopped = false
@@ -616,26 +618,29 @@ export class Replicator {
    * replica holding it and one without it).
    *
    * Once the map is quiet, a node with a relay (ReplicatorComponents.relay) audits its link to
-   * the relay alone, and the relay audits every link that changed: every node auditing each
-   * of its links once after each burst of writes cost a cluster n(n-1)/2 exchanges a burst
-   * (276 at 24 nodes), about 2n this way, and the slow sweep below (the scale bench, 24 nodes,
-   * exchanges after a burst of 500 starts: 281–295 auditing every link, 62–76 through the
-   * relay, about 110 with the sweep). Every write reaches the relay: by the gossip its
-   * writer sends there, or, lost, by the writer's quiet audit of the relay, which pushes it. A
-   * node that lacks a write pulls it in its own audit of the relay (if its map changed since it
-   * last agreed with the relay), or the relay pushes it in its audit of that link, within
-   * `peers.length` of its rounds once its map is quiet (a write
-   * lost on its way to the relay so takes one hop more than when its writer audited every
-   * link). Amid writes the audits still take every changed link in turn: the relay holds the
-   * writes in flight first, so an audit of it then finds the auditor behind on writes gossip is
-   * about to deliver, and pulls them. That rests on the relay auditing every node: a node that
-   * lacks a write and whose own map did not change since has no changed link to audit, and
-   * the relay may be unable to audit it (a link that fails from the relay's side only, a relay
-   * that does not list or admit it, two nodes that each take the other for the relay while a
-   * coordinator hands over). So a quiet node whose link to the relay needs no audit still
-   * audits one other changed link every SWEEP_EVERY rounds, in turn: a slow sweep, in which
-   * the holders of such a write reach the node without it (within SWEEP_EVERY × peers.length
-   * rounds), at a cost of one exchange per node every SWEEP_EVERY rounds. The relay
+   * the relay alone, and the relay audits every link that changed: about 2n audits at once
+   * after a burst, where every node auditing each of its changed links cost n(n-1)/2 (276 at
+   * 24 nodes) within n rounds (the scale bench, 24 nodes, exchanges in the 5–8 s after a burst
+   * of 500 starts: 281–295 auditing every link, 62–84 through the relay, 106 with the sweep
+   * below). Every write reaches the relay: by the gossip its writer sends there, or, lost, by
+   * the writer's quiet audit of the relay, which pushes it. A node that lacks a write pulls it
+   * in its own audit of the relay (if its map changed since it last agreed with the relay), or
+   * the relay pushes it in its audit of that link, within `peers.length` of its rounds once
+   * its map is quiet (a write lost on its way to the relay so takes one hop more than when its
+   * writer audited every link). Amid writes the audits still take every changed link in turn:
+   * the relay holds the writes in flight first, so an audit of it then finds the auditor behind
+   * on writes gossip is about to deliver, and pulls them. That rests on the relay auditing
+   * every node: a node that lacks a write and whose own map did not change since has no
+   * changed link to audit, and the relay may be unable to audit it (a link that fails from the
+   * relay's side only, a relay that does not list or admit it, two nodes that each take the
+   * other for the relay while a coordinator hands over). So a quiet node whose link to the
+   * relay needs no audit still audits one other changed link every SWEEP_EVERY such rounds,
+   * in an order of its own: a slow sweep, in which the holders of such a write reach the node
+   * without it within SWEEP_EVERY × peers.length quiet rounds. The sweep goes on until every
+   * link that changed was audited: after one burst and a long quiet spell it still audits
+   * each such link once, as before, but at one exchange per node every SWEEP_EVERY rounds
+   * rather than one a round: the saving is in the rate, and, where bursts come more often
+   * than a sweep takes, in the count too. The relay
    * itself, a node that sees none alive, and a node whose last pass with the relay failed
    * (see `ready`) audit every link that changed.
    *
@@ -664,23 +669,21 @@ export class Replicator {
       passes.length === 0 && this.syncing.size === 0 && (quiet || ++this.busyRounds >= AUDIT_EVERY)
     // Once the map is quiet, a node with a relay audits its link to the relay alone (see this
     // method's comment); without one, while passes with it fail, and amid writes, every link
-    // that changed, in turn.
-    let hub = audit && quiet ? this.auditHub(peers) : undefined
-    if (hub !== undefined) {
-      const link = this.map.link(hub)
-      // The link to the relay needs no audit: every SWEEP_EVERY such rounds, another link may go.
-      if ((!link.settled || link.idle) && ++this.sweepRounds >= SWEEP_EVERY) {
-        this.sweepRounds = 0
-        hub = undefined
-      }
-    }
+    // that changed, in turn. The sweep's turn: a quiet node whose link to the relay needs no
+    // audit audits one other changed link every SWEEP_EVERY such rounds, in an order of its own
+    // that audits of the relay do not restart.
+    const hub = audit && quiet ? this.auditHub(peers) : undefined
+    const sweep = hub !== undefined && this.map.link(hub).idle && ++this.sweepRounds >= SWEEP_EVERY
+    if (sweep) this.sweepRounds = 0
+    const cursor = sweep ? this.sweepCursor : this.auditCursor
     for (let i = 0; i < n && audit; i++) {
-      const peer = peers[(this.auditCursor + i) % n]!
-      if (hub !== undefined && peer !== hub) continue
+      const peer = peers[(cursor + i) % n]!
+      if (hub !== undefined && (sweep ? peer === hub : peer !== hub)) continue
       const link = this.map.link(peer)
       // An idle link needs no audit: nothing changed since both sides agreed.
       if (!link.settled || link.idle || !this.ready(peer)) continue
-      this.auditCursor = (this.auditCursor + i + 1) % n
+      if (sweep) this.sweepCursor = (cursor + i + 1) % n
+      else this.auditCursor = (cursor + i + 1) % n
       this.busyRounds = 0
       this.c.counters.syncAudits++
       // Quiet: what this node broadcast has had the time to land, so a write the peer still
