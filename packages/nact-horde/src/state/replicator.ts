@@ -61,7 +61,7 @@ export function gossipWindow(peers: number): number {
  * the cluster's size gives every node ({@link gossipWindow} of the round's peers), not this
  * node's: what a round waits for is other nodes' gossip.
  */
-const AUDIT_GRACE_WINDOWS = 5
+export const AUDIT_GRACE_WINDOWS = 5
 /** While changes keep coming, a round audits a link at least once every this many rounds. */
 const AUDIT_EVERY = 5
 /**

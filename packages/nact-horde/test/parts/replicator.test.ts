@@ -4,7 +4,14 @@ import { AWLWWMap, decodeDelta, encodeDelta, mergeDeltas } from '@nact-horde/crd
 import { createMemoryNetwork, type Transport } from '@nact-horde/transport'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Counters, newCounters } from '../../src/observability/counters.js'
-import { GOSSIP_WINDOW, GOSSIP_WINDOW_MAX, gossipWindow, Replicator } from '../../src/state/replicator.js'
+import {
+  AUDIT_GRACE_WINDOWS,
+  GOSSIP_WINDOW,
+  GOSSIP_WINDOW_MAX,
+  gossipWindow,
+  Replicator,
+  SWEEP_EVERY,
+} from '../../src/state/replicator.js'
 import { waitFor } from '../cluster.js'
 
 const TOPIC = 'test/gossip'
@@ -74,13 +81,39 @@ async function writtenWhileCutOff(seed: number, write: (a: Node) => void): Promi
   return { a, b }
 }
 
-/** One anti-entropy round on each of `nodes`, with the others (and `extra` peers) as peers. */
-const roundOf = (nodes: Node[], extra: string[] = []) =>
+/**
+ * One anti-entropy round on each of `nodes`, with the others (and `extra` peers) as peers —
+ * except the pairs `lists(x, y)` says `x` does not list `y` among its peers.
+ */
+const roundOf = (nodes: Node[], extra: string[] = [], lists: (x: Node, y: Node) => boolean = () => true) =>
   Promise.all(
     nodes.map((x) =>
-      x.r.syncRound([...nodes.filter((y) => y !== x).map((y) => y.t.nodeId), ...extra], 3, UP),
+      x.r.syncRound([...nodes.filter((y) => y !== x && lists(x, y)).map((y) => y.t.nodeId), ...extra], 3, UP),
     ),
   )
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Waits until a replicator with `peers` peers counts its map quiet (no change since). */
+const untilQuiet = (peers: number) => sleep(AUDIT_GRACE_WINDOWS * gossipWindow(peers) + 50)
+
+/**
+ * Writes on `writer` between rounds (so no round is quiet) until `repaired`; how many writes
+ * that took.
+ */
+async function writeUntil(writer: Node, rounds: () => Promise<unknown>, repaired: () => boolean) {
+  let i = 0
+  await waitFor(
+    async () => {
+      writer.r.write(`c/busy-${i++}`, record(i))
+      await rounds()
+      return repaired()
+    },
+    20_000,
+    'the lost write repaired amid writes',
+  )
+  return i
+}
 
 /** Three empty replicators after five anti-entropy rounds (every link has exchanged). */
 async function threeAfterRounds(seed: number) {
@@ -225,17 +258,7 @@ describe('anti-entropy that costs what differs', () => {
     // Writes keep coming on b, so no round is ever quiet: the audits that run every few busy
     // rounds find the loss (a second audit of a link confirms it: the first may see writes on
     // their way).
-    let i = 0
-    await waitFor(
-      async () => {
-        b.r.write(`c/busy-${i++}`, record(i))
-        await rounds()
-        return c.r.map.has('c/lost-to-c')
-      },
-      20_000,
-      'the lost write repaired amid writes',
-    )
-    expect(i).toBeLessThan(200)
+    expect(await writeUntil(b, rounds, () => c.r.map.has('c/lost-to-c'))).toBeLessThan(200)
   })
 
   it('a write whose gossip was lost is repaired by the audits', async () => {
@@ -347,10 +370,10 @@ describe('anti-entropy that costs what differs', () => {
      * AUDIT_GRACE_WINDOWS of them), until `done` or 3n rounds.
      */
     const quietRounds = async (done: () => boolean = () => false) => {
-      await new Promise((r) => setTimeout(r, 5 * gossipWindow(n - 1) + 50))
+      await untilQuiet(n - 1)
       for (let k = 0; k < 3 * n && !done(); k++) {
         await rounds()
-        await new Promise((r) => setTimeout(r, gossipWindow(n - 1)))
+        await sleep(gossipWindow(n - 1))
       }
     }
     return { net, all, hubId, rounds, audits, quietRounds }
@@ -394,16 +417,7 @@ describe('anti-entropy that costs what differs', () => {
     const c = all[3]!
     // The relay does not list c among its peers (as a relay whose transport reports c down
     // while c sees it up): it never audits c.
-    const roundsWithoutC = () =>
-      Promise.all(
-        all.map((x) =>
-          x.r.syncRound(
-            all.filter((y) => y !== x && !(x === hub && y === c)).map((y) => y.t.nodeId),
-            3,
-            UP,
-          ),
-        ),
-      )
+    const roundsWithoutC = () => roundOf(all, [], (x, y) => !(x === hub && y === c))
     net.setLink(hubId, c.t.nodeId, { loss: 1 })
     all[1]!.r.write('c/lost-to-c', record(1))
     await waitFor(
@@ -413,11 +427,11 @@ describe('anti-entropy that costs what differs', () => {
     )
     net.setLink(hubId, c.t.nodeId, { loss: 0 })
     // c's map did not change: none of its links is due an audit. The holders audit the relay,
-    // then, every 25 quiet rounds, one other changed link each: c's, in turn.
-    await new Promise((r) => setTimeout(r, 5 * gossipWindow(4) + 50))
-    for (let k = 0; k < 150 && !c.r.map.has('c/lost-to-c'); k++) {
+    // then, every SWEEP_EVERY quiet rounds, one other changed link each: c's, in turn.
+    await untilQuiet(4)
+    for (let k = 0; k < 6 * SWEEP_EVERY && !c.r.map.has('c/lost-to-c'); k++) {
       await roundsWithoutC()
-      await new Promise((r) => setTimeout(r, 10))
+      await sleep(10)
     }
     expect(c.r.map.has('c/lost-to-c')).toBe(true)
   })
@@ -427,8 +441,9 @@ describe('anti-entropy that costs what differs', () => {
     const w = all[3]!
     // Everything w sends the relay is lost while it writes: only w holds the write.
     net.setLink(w.t.nodeId, hubId, { loss: 1 })
+    const sent = w.counters.deltaBytesSent
     w.r.write('c/lost-to-hub', record(1))
-    await new Promise((r) => setTimeout(r, 3 * gossipWindow(5)))
+    await waitFor(() => w.counters.deltaBytesSent > sent, 5000, 'w to send the write to the relay')
     net.setLink(w.t.nodeId, hubId, { loss: 0 })
     expect(all.filter((x) => x.r.map.has('c/lost-to-hub')).map((x) => x.t.nodeId)).toEqual([w.t.nodeId])
     await quietRounds(() => all.every((x) => x.r.map.has('c/lost-to-hub')))
@@ -463,17 +478,7 @@ describe('anti-entropy that costs what differs', () => {
     )
     net.setLink(hubId, c.t.nodeId, { loss: 0 })
     // Writes keep coming, so no round is quiet: only the audits every few busy rounds repair c.
-    let i = 0
-    await waitFor(
-      async () => {
-        busy.r.write(`c/busy-${i++}`, record(i))
-        await rounds()
-        return c.r.map.has('c/lost-to-c')
-      },
-      20_000,
-      'the lost write repaired amid writes',
-    )
-    expect(i).toBeLessThan(200)
+    expect(await writeUntil(busy, rounds, () => c.r.map.has('c/lost-to-c'))).toBeLessThan(200)
   })
 
   it('a node whose relay does not answer anti-entropy audits every link: writes sent to it alone still reach every node', async () => {
@@ -493,7 +498,7 @@ describe('anti-entropy that costs what differs', () => {
       all[1]!.r.write('c/to-the-hole', record(1))
       // Quiet before the first round (no audit amid writes, which takes every link anyway):
       // only the fallback from a relay that does not answer sends the write on.
-      await new Promise((r) => setTimeout(r, 5 * gossipWindow(3) + 50))
+      await untilQuiet(3)
       const before = all[1]!.counters.syncAudits
       // Without the fallback nothing would audit anything here: the link to a relay that never
       // answers is never idle, so no sweep's turn comes either.
