@@ -1,7 +1,8 @@
 // Replication that scales with the cluster (issue 11): what a start costs the whole cluster as
-// it grows, how fast 24 processes mesh and how quiet they are at idle, a node joining 3 nodes
-// that hold 100,000 children, 10,000 node restarts on the memory network, and the failover of
-// a node holding a third of 100,000 children.
+// it grows (and, for comparison, what a request and its reply cost the transport alone as they
+// are spread over more processes on this host), how fast 24 processes mesh and how quiet they
+// are at idle, a node joining 3 nodes that hold 100,000 children, 10,000 node restarts on the
+// memory network, and the failover of a node holding a third of 100,000 children.
 //
 //   node bench/run.mjs scale                        every section (after `npx turbo run build`)
 //   node bench/scale.bench.mjs join failover        only those sections (cpu, mesh, join, restarts, failover)
@@ -399,6 +400,77 @@ async function measureCpu(n, round) {
   }
 }
 
+/** Sequential requests per spread and round in {@link hostSpread}. */
+const SPREAD_REQUESTS = QUICK ? 500 : 3000
+
+/**
+ * The host's own part in how a start's CPU grows with the cluster, measured without the horde:
+ * `n` transport processes (bench/fixtures/transport-node.mjs: libp2p, no horde) meshed, and one
+ * of them sending {@link SPREAD_REQUESTS} sequential 64-byte echo requests, each to the next of
+ * `k` peers in turn, for each `k` of `spreads` (the peers a start's owner is spread over at a
+ * cluster size: size − 1), every spread in turn in each of `rounds` rounds. The same messages in
+ * the same cluster: only how many processes take turns answering differs. Per spread, the
+ * median over rounds of the CPU per request and reply (µs): every process's process.cpuUsage()
+ * over the requests, minus the cluster's idle CPU measured just before (as a rate), divided by
+ * the requests; and each round's figure.
+ */
+async function hostSpread(n, spreads, rounds) {
+  const nodes = []
+  try {
+    const init = { failureTimeout: FAILURE_TIMEOUT }
+    nodes.push(spawnTransportNode(init, n - 1))
+    const first = await nodes[0].next('ready')
+    for (let i = 1; i < n; i++) nodes.push(spawnTransportNode({ ...init, bootstrap: first.addresses }, n - 1))
+    const ready = [first, ...(await Promise.all(nodes.slice(1).map((x) => x.next('ready'))))]
+    let timer
+    const meshed = await Promise.race([
+      Promise.all(nodes.map((x) => x.next('meshed'))).then(() => true),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve(false), 120_000)
+      }),
+    ])
+    clearTimeout(timer)
+    if (!meshed) throw new Error(`${n} transport processes did not mesh within 120 s`)
+    const targets = ready.slice(1).map((r) => r.nodeId)
+    const cpu = async () => {
+      const r = await Promise.all(
+        nodes.map((x) => {
+          x.send({ cmd: 'cpu' })
+          return x.next('cpu')
+        }),
+      )
+      return sum(r.map((c) => c.user + c.system)) / 1000
+    }
+    const spread = async (k, count) => {
+      nodes[0].send({ cmd: 'spread', n: count, size: 64, targets: targets.slice(0, k) })
+      return (await nodes[0].next('spread')).ms
+    }
+    // Warm-up: every process answers (V8 optimises what the requests run).
+    await spread(targets.length, SPREAD_REQUESTS)
+    const each = new Map(spreads.map((k) => [k, []]))
+    for (let round = 1; round <= rounds; round++) {
+      for (const k of spreads) {
+        const i0 = await cpu()
+        const it0 = hrNow()
+        await sleep(3000)
+        const idleRate = ((await cpu()) - i0) / ms(hrNow() - it0)
+        const c0 = await cpu()
+        const t0 = hrNow()
+        await spread(k, SPREAD_REQUESTS)
+        const net = (await cpu()) - c0 - idleRate * ms(hrNow() - t0)
+        each.get(k).push((net / SPREAD_REQUESTS) * 1000)
+      }
+    }
+    return spreads.map((k) => {
+      const xs = each.get(k)
+      const sorted = [...xs].sort((a, b) => a - b)
+      return { k, median: sorted[Math.floor((sorted.length - 1) / 2)], each: xs }
+    })
+  } finally {
+    for (const x of nodes) x.child.kill('SIGKILL')
+  }
+}
+
 async function sectionCpu() {
   // Rounds of every size in turn, and the median of each size's rounds: the CPU a start takes
   // on this shared host moves between runs (a single 3-node run measured 1.40 and 2.27 ms the
@@ -455,6 +527,44 @@ async function sectionCpu() {
       return `${r.n}/${base.n} nodes, medians: ${(r.perStart / base.perStart).toFixed(2)}× (target ≤ ${targets[r.n]}×): met? ${met(r.perStart / base.perStart <= targets[r.n])}; within each round: ${within.join(', ')}`
     })
   notes.push(...failures)
+  // The host's part (see hostSpread): the spreads a start's owner has at each size, in one
+  // cluster of the largest size.
+  const largest = Math.max(...CFG.cpuSizes)
+  try {
+    const host = await hostSpread(
+      largest,
+      CFG.cpuSizes.map((n) => n - 1),
+      CFG.cpuRounds,
+    )
+    const h0 = host[0]
+    const spreadText = host
+      .map(
+        (h) =>
+          `${h.k} peer${h.k === 1 ? '' : 's'}: ${h.median.toFixed(0)} µs (${h.each.map((x) => x.toFixed(0)).join(' / ')})`,
+      )
+      .join('; ')
+    const ratios = host
+      .slice(1)
+      .map((h) => `${h.k}/${h0.k} peers ${(h.median / h0.median).toFixed(2)}×`)
+      .join(', ')
+    // A start on another node is a request and a reply; at n nodes (n − 1)/n of the starts go
+    // to another node, spread over n − 1 peers.
+    const share = (n) => (n - 1) / n
+    const implied = host
+      .slice(1)
+      .map((h, i) => {
+        const n = CFG.cpuSizes[i + 1]
+        return `${n}/${base.n} nodes ${((share(n) / share(base.n)) * (h.median / h0.median)).toFixed(2)}×`
+      })
+      .join(', ')
+    log(`cpu: the host's part, ${largest} transport processes: ${spreadText}`)
+    notes.push(
+      `**The host's part**, measured in the same run without the horde: ${largest} transport processes (bench/fixtures/transport-node.mjs, libp2p alone) meshed, one sending ${fmtN(SPREAD_REQUESTS)} sequential 64-byte echo requests, each to the next of k peers in turn, every k in each of ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}; CPU of all processes per request and reply, net of the idle CPU just before, median (each round): ${spreadText}. Ratios to ${h0.k} peers: ${ratios}. The messages and the cluster are the same; only how many processes take turns answering differs — on this 2-core host a process woken less often does the same work at a higher CPU cost. A start on another node is a request and a reply to the node that runs it, and at n nodes (n − 1)/n of the starts go to another node, spread over n − 1 peers: were a start nothing but its two messages, its CPU would grow by ${implied} from this alone.`,
+    )
+  } catch (err) {
+    log('cpu: the host part failed:', err)
+    notes.push(`The host's part: not measured (${err.message}).`)
+  }
   record(
     'scale-cpu',
     'scale: whole-cluster CPU per start',
