@@ -141,6 +141,21 @@ export function encodeError(id: number, code: number, message: string): Uint8Arr
 
 export const HEARTBEAT_FRAME = Uint8Array.of(1, FRAME_HEARTBEAT)
 
+/** Most peers one peer-exchange frame names (a receiver reads no more of a longer list). */
+export const PEERS_PER_FRAME = 256
+
+/**
+ * A list of peers of any length as peer-exchange frames of at most {@link PEERS_PER_FRAME}
+ * peers each (none for an empty list): a receiver reads that many of a frame and drops the
+ * rest, so a longer list sent as one frame would tell it of only the first ones.
+ */
+export function encodePeerFrames(peers: Array<{ id: string; addrs: string[] }>): Uint8Array[] {
+  const frames: Uint8Array[] = []
+  for (let i = 0; i < peers.length; i += PEERS_PER_FRAME)
+    frames.push(encodePeers(peers.slice(i, i + PEERS_PER_FRAME)))
+  return frames
+}
+
 export function encodePeers(peers: Array<{ id: string; addrs: string[] }>): Uint8Array {
   const text = encoder.encode(JSON.stringify(peers))
   const [buf, start] = frameBuffer(1 + text.length)

@@ -10,6 +10,7 @@ import {
   decodeFrame,
   encodeBatch,
   encodeError,
+  encodePeerFrames,
   encodePeers,
   encodePublish,
   encodeRequest,
@@ -26,6 +27,7 @@ import {
   FrameDecoder,
   HEARTBEAT_FRAME,
   OversizeError,
+  PEERS_PER_FRAME,
 } from './codec.js'
 import { InvalidOptionsError, PeerIdMismatchError, PeerUnreachableError } from './errors.js'
 import { loadIdentity } from './identity.js'
@@ -62,8 +64,7 @@ export const DISCOVERY_INTERVAL = 10_000
  * failures back off from 200 ms, with jitter: about 6 s of waits in all).
  */
 export const DISCOVERED_DIAL_ATTEMPTS = 6
-/** Most peers one peer-exchange frame names (a receiver reads no more of a longer list). */
-export const PEERS_PER_FRAME = 256
+export { PEERS_PER_FRAME }
 
 /** One of our framed streams to a peer (either direction). */
 class Channel {
@@ -750,9 +751,10 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     if (!this.listed.has(id)) {
       this.listed.add(id)
       const others = this.addressedPeers().filter((p) => p !== id)
-      if (others.length > 0) {
+      // In frames of at most PEERS_PER_FRAME peers: the newcomer reads no more of one.
+      for (const frame of encodePeerFrames(this.withAddresses(others))) {
         this.counters.introductions++
-        void this.sendTo(id, encodePeers(this.withAddresses(others)))
+        void this.sendTo(id, frame)
       }
     }
     if (!this.identified.has(id) || this.introduced.has(id)) return
