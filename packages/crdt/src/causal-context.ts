@@ -69,8 +69,9 @@ export class CausalContext {
     return this.addInterval(replica, counter, counter)
   }
 
-  /** Adds every dot in `[lo, hi]`. Returns true when any was new. */
+  /** Adds every dot in `[lo, hi]` (none when `hi < lo`). Returns true when any was new. */
   addInterval(replica: string, lo: number, hi: number): boolean {
+    if (hi < lo) return false
     const iv = this.byReplica.get(replica)
     if (iv === undefined) {
       this.byReplica.set(replica, [lo, hi])

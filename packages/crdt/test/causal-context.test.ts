@@ -52,6 +52,24 @@ describe('CausalContext', () => {
     )
   })
 
+  it('takes an empty interval (hi below lo) as no dots, wherever it falls', () => {
+    fc.assert(
+      fc.property(
+        intervalsArb,
+        fc.constantFrom('a', 'b', 'c', 'd'),
+        fc.nat(80),
+        fc.integer({ min: 1, max: 5 }),
+        (ivs, r, hi, gap) => {
+          const ctx = new CausalContext()
+          for (const iv of ivs) ctx.addInterval(iv.r, iv.lo, iv.hi)
+          const before = ctx.clone()
+          expect(ctx.addInterval(r, hi + gap, hi)).toBe(false)
+          expect(ctx.equals(before)).toBe(true)
+        },
+      ),
+    )
+  })
+
   it('merges like it adds: the same dots from one context merged into another as from adding each', () => {
     fc.assert(
       fc.property(intervalsArb, intervalsArb, (xs, ys) => {
