@@ -3,6 +3,7 @@ import { createMemoryNetwork } from '@nact-horde/transport'
 import nact from 'nact'
 import { NotMemberError, QuorumNotMetError, startHorde, uniformQuorumDistribution } from 'nact-horde'
 import { afterEach, describe, expect, it } from 'vitest'
+import { MAX_GRACE_FACTOR } from '../src/membership/membership.js'
 import { behaviours, Cluster, initGate, type TestNode, waitFor } from './cluster.js'
 
 let cluster: Cluster | undefined
@@ -326,6 +327,57 @@ describe('join grace while the mesh forms', () => {
     // Nobody new is reached: the grace ends joinGrace after the last member reached first.
     await waitFor(() => statusOfB() === 'suspected', 4 * joinGrace, 'b to be suspected')
     expect(Date.now() - lastReached).toBeGreaterThanOrEqual(joinGrace - 100)
+  })
+
+  it(`a member not reached yet is suspected MAX_GRACE_FACTOR join graces after it was heard of, even while new members keep being reached`, async () => {
+    // Long enough that a horde start stays well within it on a loaded machine (each arrival).
+    const joinGrace = 500
+    const cap = MAX_GRACE_FACTOR * joinGrace
+    cluster = await Cluster.start(2, { joinGrace })
+    const b = cluster.nodes[1]!
+    cluster.network.partition(['fresh'], [b.horde.nodeId])
+    const system = nact.start()
+    const transport = await cluster.network.createTransport({ nodeId: 'fresh', failureTimeout: 300 })
+    const fresh = await startHorde(system, {
+      name: 'test',
+      behaviours,
+      transport,
+      syncInterval: 50,
+      joinGrace,
+    })
+    cluster.nodes.push({ horde: fresh, system, alive: true })
+    const statusOfB = () => fresh.members().find((m) => m.nodeId === b.horde.nodeId)?.status
+    await waitFor(() => statusOfB() !== undefined, 2000, 'fresh to hear of b')
+    const heardAt = Date.now()
+    // fresh reaches a member it never reached before well within every join grace, until b is
+    // suspected (or far past the cap): only the cap can end b's grace.
+    let lastReached = heardAt
+    let longestGap = 0
+    let suspectedAt: number | undefined
+    while (suspectedAt === undefined && Date.now() - heardAt < cap + 4 * joinGrace) {
+      const node = await cluster.add({ joinGrace })
+      await waitFor(
+        () => transport.peers().includes(node.horde.nodeId),
+        2000,
+        'fresh to reach the new member',
+      )
+      const now = Date.now()
+      longestGap = Math.max(longestGap, now - lastReached)
+      lastReached = now
+      if (statusOfB() === 'suspected') suspectedAt = now
+      else
+        await waitFor(
+          () => statusOfB() === 'suspected' || Date.now() - now >= joinGrace / 3,
+          joinGrace,
+          'a pause',
+        )
+      if (suspectedAt === undefined && statusOfB() === 'suspected') suspectedAt = Date.now()
+    }
+    // Arrivals came faster than the join grace throughout (else the test proves nothing).
+    expect(longestGap).toBeLessThan(joinGrace)
+    expect(suspectedAt).toBeDefined()
+    expect(suspectedAt! - heardAt).toBeGreaterThanOrEqual(cap - 100)
+    expect(suspectedAt! - heardAt).toBeLessThan(cap + 2 * joinGrace)
   })
 })
 
