@@ -11,6 +11,7 @@
 //   SCALE_CPU_SIZES=3,10                            the cluster sizes of the cpu section (the first is the base of the ratios)
 //   SCALE_CPU_ROUNDS=3                              rounds of the cpu section (each size once per round; medians are compared)
 //   SCALE_WARM=500                                  sequential starts that warm each cluster of the cpu section up
+//   SCALE_CPU_OWNERS=3                              the cpu section's second placement: every start on the first k members (0: none)
 //   SCALE_RESTART_BUDGET_S=1800                     the restarts section stops after this long, reporting how far it got
 //   SCALE_FAILOVER_TRIALS=3                         failovers of the failover section, each on a fresh cluster (the median is judged)
 //   SCALE_PROFILE=/tmp/prof                         CPU profiles (.cpuprofile) of every node during the cpu section's sequential
@@ -71,6 +72,7 @@ const CFG = QUICK
       cpuSizes: [3, 5],
       cpuRounds: 1,
       warm: 100,
+      owners: 3,
       seq: 200,
       par: 200,
       idleWindow: [2000, 4000],
@@ -86,6 +88,7 @@ const CFG = QUICK
       cpuSizes: process.env.SCALE_CPU_SIZES?.split(',').map(Number) ?? [3, 10, 24],
       cpuRounds: envCount('SCALE_CPU_ROUNDS', 3),
       warm: envCount('SCALE_WARM', 500, 2),
+      owners: envCount('SCALE_CPU_OWNERS', 3, 0),
       seq: 2000,
       par: 2000,
       idleWindow: [5000, 30_000],
@@ -295,13 +298,18 @@ async function syncExchanges(nodes) {
   return sum((await Promise.all(nodes.map((x) => x.call('metrics')))).map((m) => m.syncRounds)) / 2
 }
 
-/** One measurement of the CPU per start of a fresh `n`-node cluster (see sectionCpu). */
-async function measureCpu(n, round) {
+/**
+ * One measurement of the CPU per start of a fresh `n`-node cluster (see sectionCpu). With
+ * `owners`, every child is placed on one of the first `owners` members by node id
+ * (horde-node.mjs `init.owners`) instead of uniformly over all.
+ */
+async function measureCpu(n, round, owners) {
   const t0 = Date.now()
-  log(`cpu: ${n} nodes, round ${round}…`)
+  const label = owners === undefined ? `${n} nodes` : `${n} nodes, starts on ${owners}`
+  log(`cpu: ${label}, round ${round}…`)
   const loadBefore = loadavg()[0]
   try {
-    const { nodes } = await cluster(n)
+    const { nodes } = await cluster(n, owners === undefined ? NODE : { ...NODE, owners })
     const driver = nodes[0]
     // Warm-up: V8 optimises only hot functions; the first starts of fresh processes run
     // partly unoptimised code next to the compiler. The second half's time predicts the run's.
@@ -370,10 +378,16 @@ async function measureCpu(n, round) {
     placed += CFG.par - par.failed
     await placedEverywhere(nodes, placed, 120_000)
     const parStall = await stalls(nodes)
+    // Where the run's children went: how many nodes ran any, and whether the driver did.
+    const perNode = Object.values((await driver.call('metrics')).children.perNode)
     const r = {
       n,
+      owners,
+      label,
       round,
       perStart,
+      hosts: perNode.filter((k) => k > 0).length,
+      driverHosts: (await driver.call('metrics')).children.local > 0,
       grossPerStart: runCpu / (CFG.seq - seq.failed) / 1000,
       exchangesPerStart: exchanges / (CFG.seq - seq.failed),
       afterBurst: Math.round(sync0 - warmEnd),
@@ -392,7 +406,7 @@ async function measureCpu(n, round) {
       load: `${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
     }
     log(
-      `cpu: ${n} nodes, round ${round}: ${perStart.toFixed(2)} ms CPU per start (gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}, after the warm-up ${fmtN(r.afterBurst)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; net CPU of the run: driver ${fmtMs(byRole.driver)}, busiest other node ${fmtMs(byRole.busiest)}, median other ${fmtMs(byRole.median)}; max stall in flight ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
+      `cpu: ${label}, round ${round}: ${perStart.toFixed(2)} ms CPU per start (children on ${r.hosts} nodes, the driver ${r.driverHosts ? 'among them' : 'not among them'}; gross ${r.grossPerStart.toFixed(2)}; anti-entropy exchanges per start ${r.exchangesPerStart.toFixed(3)}, after the warm-up ${fmtN(r.afterBurst)}; idle ${r.idlePct.toFixed(1)} % per node over ${fmtS(idleWall)}); ${fmtN(CFG.seq)} sequential in ${fmtS(seq.ms)}; ${IN_FLIGHT} in flight: p50 ${par.p50.toFixed(1)} ms, p99 ${par.p99.toFixed(1)} ms; net CPU of the run: driver ${fmtMs(byRole.driver)}, busiest other node ${fmtMs(byRole.busiest)}, median other ${fmtMs(byRole.median)}; max stall in flight ${fmtStall(parStall)}; failed starts ${JSON.stringify(r.failed)} ${JSON.stringify(r.errors)} (section ${fmtS(r.took)})`,
     )
     return r
   } finally {
@@ -402,6 +416,21 @@ async function measureCpu(n, round) {
 
 /** Sequential requests per spread and round in {@link hostSpread}. */
 const SPREAD_REQUESTS = QUICK ? 500 : 3000
+/** The idle window before each spread's requests in {@link hostSpread}, ms. */
+const SPREAD_IDLE_MS = QUICK ? 2000 : 5000
+/** How long {@link hostSpread} waits for any one answer of a transport process, ms. */
+const SPREAD_ANSWER_MS = 120_000
+
+/** `p`, or a rejection naming `what` after `ms`. */
+function deadline(p, ms, what) {
+  let timer
+  return Promise.race([
+    p,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
 
 /**
  * The host's own part in how a start's CPU grows with the cluster, measured without the horde:
@@ -412,19 +441,36 @@ const SPREAD_REQUESTS = QUICK ? 500 : 3000
  * the same cluster: only how many processes take turns answering differs. Per spread, the
  * median over rounds of the CPU per request and reply (µs): every process's process.cpuUsage()
  * over the requests, minus the cluster's idle CPU measured just before (as a rate), divided by
- * the requests; and each round's figure.
+ * the requests; each round's figure; and the median round's gross CPU and wall time per
+ * request. A process that exits or does not answer within SPREAD_ANSWER_MS fails the measure.
  */
 async function hostSpread(n, spreads, rounds) {
   const nodes = []
   try {
     const init = { failureTimeout: FAILURE_TIMEOUT }
-    nodes.push(spawnTransportNode(init, n - 1))
-    const first = await nodes[0].next('ready')
-    for (let i = 1; i < n; i++) nodes.push(spawnTransportNode({ ...init, bootstrap: first.addresses }, n - 1))
-    const ready = [first, ...(await Promise.all(nodes.slice(1).map((x) => x.next('ready'))))]
+    // A process that exits (a request that failed rejects in its message handler) fails this.
+    let exited
+    const exit = new Promise((_, reject) => {
+      exited = reject
+    })
+    exit.catch(() => {})
+    const spawnOne = (opts) => {
+      const node = spawnTransportNode(opts, n - 1)
+      node.child.once('exit', (code, signal) =>
+        exited(new Error(`a transport process exited (${code ?? signal})`)),
+      )
+      nodes.push(node)
+      return node
+    }
+    const answer = (node, type) =>
+      deadline(Promise.race([node.next(type), exit]), SPREAD_ANSWER_MS, `a transport process's ${type}`)
+    spawnOne(init)
+    const first = await answer(nodes[0], 'ready')
+    for (let i = 1; i < n; i++) spawnOne({ ...init, bootstrap: first.addresses })
+    const ready = [first, ...(await Promise.all(nodes.slice(1).map((x) => answer(x, 'ready'))))]
     let timer
     const meshed = await Promise.race([
-      Promise.all(nodes.map((x) => x.next('meshed'))).then(() => true),
+      Promise.race([Promise.all(nodes.map((x) => x.next('meshed'))).then(() => true), exit]),
       new Promise((resolve) => {
         timer = setTimeout(() => resolve(false), 120_000)
       }),
@@ -436,14 +482,14 @@ async function hostSpread(n, spreads, rounds) {
       const r = await Promise.all(
         nodes.map((x) => {
           x.send({ cmd: 'cpu' })
-          return x.next('cpu')
+          return answer(x, 'cpu')
         }),
       )
       return sum(r.map((c) => c.user + c.system)) / 1000
     }
     const spread = async (k, count) => {
       nodes[0].send({ cmd: 'spread', n: count, size: 64, targets: targets.slice(0, k) })
-      return (await nodes[0].next('spread')).ms
+      return (await answer(nodes[0], 'spread')).ms
     }
     // Warm-up: every process answers (V8 optimises what the requests run).
     await spread(targets.length, SPREAD_REQUESTS)
@@ -452,19 +498,22 @@ async function hostSpread(n, spreads, rounds) {
       for (const k of spreads) {
         const i0 = await cpu()
         const it0 = hrNow()
-        await sleep(3000)
+        await sleep(SPREAD_IDLE_MS)
         const idleRate = ((await cpu()) - i0) / ms(hrNow() - it0)
         const c0 = await cpu()
         const t0 = hrNow()
         await spread(k, SPREAD_REQUESTS)
-        const net = (await cpu()) - c0 - idleRate * ms(hrNow() - t0)
-        each.get(k).push((net / SPREAD_REQUESTS) * 1000)
+        const gross = (await cpu()) - c0
+        const wall = ms(hrNow() - t0)
+        const net = gross - idleRate * wall
+        const per = (x) => (x / SPREAD_REQUESTS) * 1000
+        each.get(k).push({ net: per(net), gross: per(gross), wall: per(wall) })
       }
     }
     return spreads.map((k) => {
       const xs = each.get(k)
-      const sorted = [...xs].sort((a, b) => a - b)
-      return { k, median: sorted[Math.floor((sorted.length - 1) / 2)], each: xs }
+      const mid = [...xs].sort((a, b) => a.net - b.net)[Math.floor((xs.length - 1) / 2)]
+      return { k, median: mid.net, gross: mid.gross, wall: mid.wall, each: xs.map((x) => x.net) }
     })
   } finally {
     for (const x of nodes) x.child.kill('SIGKILL')
@@ -477,32 +526,43 @@ async function sectionCpu() {
   // same day), and a ratio of two single runs moves with both.
   const runs = []
   const failures = []
+  // Each size also with every start on the first CFG.owners members (the same cluster, the
+  // same replication; only the processes the starts are spread over differ), in the same round.
+  const variants = CFG.cpuSizes.flatMap((n) => [
+    { n, owners: undefined },
+    ...(CFG.owners > 0 && n > CFG.owners ? [{ n, owners: CFG.owners }] : []),
+  ])
+  const labelOf = (v) => (v.owners === undefined ? `${v.n} nodes` : `${v.n} nodes, starts on ${v.owners}`)
   for (let round = 1; round <= CFG.cpuRounds; round++) {
-    for (const n of CFG.cpuSizes) {
+    for (const v of variants) {
       try {
-        runs.push(await measureCpu(n, round))
+        runs.push(await measureCpu(v.n, round, v.owners))
       } catch (err) {
-        log(`cpu: ${n} nodes, round ${round} failed:`, err)
-        failures.push(`${n} nodes, round ${round}: not measured (${err.message})`)
+        log(`cpu: ${labelOf(v)}, round ${round} failed:`, err)
+        failures.push(`${labelOf(v)}, round ${round}: not measured (${err.message})`)
       }
     }
   }
   if (runs.length === 0) throw new Error(`no cluster size measured: ${failures.join('; ')}`)
-  // Per size, the round with the median CPU per start (the lower middle of an even count).
-  // A round whose starts all failed has no CPU per start, and is left out.
+  // Per size (and placement), the round with the median CPU per start (the lower middle of an
+  // even count). A round whose starts all failed has no CPU per start, and is left out.
   const res = []
-  for (const n of CFG.cpuSizes) {
-    const rounds = runs.filter((r) => r.n === n && Number.isFinite(r.perStart))
+  for (const v of variants) {
+    const rounds = runs.filter((r) => r.label === labelOf(v) && Number.isFinite(r.perStart))
     if (rounds.length === 0) continue
     const byCpu = [...rounds].sort((a, b) => a.perStart - b.perStart)
     res.push({ ...byCpu[Math.floor((byCpu.length - 1) / 2)], rounds })
   }
   const base = res[0]
   const rows = res.map((r) => [
-    `${r.n} nodes`,
+    r.label,
     `${r.perStart.toFixed(2)} ms`,
     r === base ? '1' : `${(r.perStart / base.perStart).toFixed(2)}×`,
-    r.rounds.map((x) => `${x.perStart.toFixed(2)} (${x.round})`).join(' / '),
+    r.rounds
+      .map(
+        (x) => `${x.perStart.toFixed(2)} (${x.round}${x.owners !== undefined && !x.driverHosts ? '′' : ''})`,
+      )
+      .join(' / '),
     `${r.grossPerStart.toFixed(2)} ms (idle ${r.idlePct.toFixed(1)} %/node)`,
     r.exchangesPerStart.toFixed(3),
     fmtN(r.afterBurst),
@@ -514,61 +574,63 @@ async function sectionCpu() {
   ])
   // Targets (issue 11): 10 nodes ≤ 1.5× and 24 nodes ≤ 2.5× the CPU per start at 3.
   const targets = { 10: 1.5, 24: 2.5 }
+  // The same ratio within each round, for how much one run's ratio moves.
+  const within = (r) => {
+    const out = []
+    for (let round = 1; round <= CFG.cpuRounds; round++) {
+      const a = runs.find((x) => x.label === r.label && x.round === round)
+      const b = runs.find((x) => x.label === base.label && x.round === round)
+      if (a !== undefined && b !== undefined) out.push(`${(a.perStart / b.perStart).toFixed(2)}×`)
+    }
+    return out.join(', ')
+  }
   const notes = res
-    .filter((r) => targets[r.n] !== undefined)
-    .map((r) => {
-      // The same ratio within each round, for how much one run's ratio moves.
-      const within = []
-      for (let round = 1; round <= CFG.cpuRounds; round++) {
-        const a = runs.find((x) => x.n === r.n && x.round === round)
-        const b = runs.find((x) => x.n === base.n && x.round === round)
-        if (a !== undefined && b !== undefined) within.push(`${(a.perStart / b.perStart).toFixed(2)}×`)
-      }
-      return `${r.n}/${base.n} nodes, medians: ${(r.perStart / base.perStart).toFixed(2)}× (target ≤ ${targets[r.n]}×): met? ${met(r.perStart / base.perStart <= targets[r.n])}; within each round: ${within.join(', ')}`
-    })
+    .filter((r) => r.owners === undefined && targets[r.n] !== undefined && base.owners === undefined)
+    .map(
+      (r) =>
+        `${r.n}/${base.n} nodes, medians: ${(r.perStart / base.perStart).toFixed(2)}× (target ≤ ${targets[r.n]}×): met? ${met(r.perStart / base.perStart <= targets[r.n])}; within each round: ${within(r)}`,
+    )
+  const fewer = res.filter((r) => r.owners !== undefined)
+  if (fewer.length > 0 && base.owners === undefined)
+    notes.push(
+      `**Starts on ${CFG.owners} members**: the same sizes, each cluster placing every child on one of its first ${CFG.owners} members by node id (bench: horde-node.mjs \`init.owners\`; ′ in "each round": the driver was not one of them, so every start went to another node) — the same cluster, membership and replication (every node receives and joins every record, audits, heartbeats), only the processes the starts are spread over differ. Medians against ${base.n} nodes: ${fewer.map((r) => `${r.n}/${base.n} ${(r.perStart / base.perStart).toFixed(2)}× (within each round: ${within(r)})`).join('; ')}; against the same size with the starts spread over every member: ${fewer
+        .map((r) => {
+          const all = res.find((x) => x.n === r.n && x.owners === undefined)
+          return all === undefined
+            ? `${r.n} nodes: not measured`
+            : `${r.n} nodes ${(r.perStart / all.perStart).toFixed(2)}×`
+        })
+        .join(', ')}.`,
+    )
   notes.push(...failures)
   // The host's part (see hostSpread): the spreads a start's owner has at each size, in one
   // cluster of the largest size.
   const largest = Math.max(...CFG.cpuSizes)
   try {
-    const host = await hostSpread(
-      largest,
-      CFG.cpuSizes.map((n) => n - 1),
-      CFG.cpuRounds,
-    )
+    const host = await hostSpread(largest, [...new Set(CFG.cpuSizes.map((n) => n - 1))], CFG.cpuRounds)
     const h0 = host[0]
     const spreadText = host
       .map(
         (h) =>
-          `${h.k} peer${h.k === 1 ? '' : 's'}: ${h.median.toFixed(0)} µs (${h.each.map((x) => x.toFixed(0)).join(' / ')})`,
+          `${h.k} peer${h.k === 1 ? '' : 's'}: ${h.median.toFixed(0)} µs (${h.each.map((x) => x.toFixed(0)).join(' / ')}; gross ${h.gross.toFixed(0)} µs, ${h.wall.toFixed(0)} µs wall per request)`,
       )
       .join('; ')
     const ratios = host
       .slice(1)
       .map((h) => `${h.k}/${h0.k} peers ${(h.median / h0.median).toFixed(2)}×`)
       .join(', ')
-    // A start on another node is a request and a reply; at n nodes (n − 1)/n of the starts go
-    // to another node, spread over n − 1 peers.
-    const share = (n) => (n - 1) / n
-    const implied = host
-      .slice(1)
-      .map((h, i) => {
-        const n = CFG.cpuSizes[i + 1]
-        return `${n}/${base.n} nodes ${((share(n) / share(base.n)) * (h.median / h0.median)).toFixed(2)}×`
-      })
-      .join(', ')
-    log(`cpu: the host's part, ${largest} transport processes: ${spreadText}`)
+    log(`cpu: the transport alone, ${largest} processes: ${spreadText}`)
     notes.push(
-      `**The host's part**, measured in the same run without the horde: ${largest} transport processes (bench/fixtures/transport-node.mjs, libp2p alone) meshed, one sending ${fmtN(SPREAD_REQUESTS)} sequential 64-byte echo requests, each to the next of k peers in turn, every k in each of ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}; CPU of all processes per request and reply, net of the idle CPU just before, median (each round): ${spreadText}. Ratios to ${h0.k} peers: ${ratios}. The messages and the cluster are the same; only how many processes take turns answering differs — on this 2-core host a process woken less often does the same work at a higher CPU cost. A start on another node is a request and a reply to the node that runs it, and at n nodes (n − 1)/n of the starts go to another node, spread over n − 1 peers: were a start nothing but its two messages, its CPU would grow by ${implied} from this alone.`,
+      `**The transport alone**, in the same run: ${largest} transport processes (bench/fixtures/transport-node.mjs, libp2p, no horde) meshed, one sending ${fmtN(SPREAD_REQUESTS)} sequential 64-byte echo requests, each to the next of k peers in turn, every k in each of ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'} after an idle window of ${fmtS(SPREAD_IDLE_MS)}; CPU of all processes per request and reply, net of that idle CPU, median (each round; the median round's gross CPU and wall time): ${spreadText}. Ratios to ${h0.k} peers: ${ratios}. The same cluster and messages; only how many processes take turns answering differs.`,
     )
   } catch (err) {
-    log('cpu: the host part failed:', err)
-    notes.push(`The host's part: not measured (${err.message}).`)
+    log('cpu: the transport alone failed:', err)
+    notes.push(`The transport alone: not measured (${err.message}).`)
   }
   record(
     'scale-cpu',
     'scale: whole-cluster CPU per start',
-    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start (the lower of the middle two for an even count) is shown, its other figures too; the ratio is of the medians; "each round" lists every round's CPU per start (round number in brackets). Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. **Anti-entropy exchanges after the warm-up**: the same metric from the warm-up's last start to the end of the idle window (the audits that follow a burst of writes, most of them after the run's own window). Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${CPU_SAMPLER_NOTE} ${STALL_NOTE}`,
+    `Nodes in separate processes on 127.0.0.1 (libp2p TCP), failureTimeout ${FAILURE_TIMEOUT} ms, syncInterval 200 ms, uniform distribution, passive redistribution${CFG.owners > 0 ? `; each size above ${CFG.owners} also with every start on ${CFG.owners} members (rows "starts on ${CFG.owners}", see the notes)` : ''}. ${CFG.cpuRounds} round${CFG.cpuRounds === 1 ? '' : 's'}, each measuring every size (and placement) in turn on a fresh cluster (${CFG.cpuSizes.join(', ')} nodes); per size, the round with the median CPU per start (the lower of the middle two for an even count) is shown, its other figures too; the ratio is of the medians; "each round" lists every round's CPU per start (round number in brackets). Per cluster size and round: ${fmtN(CFG.warm)} sequential starts from one node as warm-up, then an idle window (as long as the warm-up's second half predicts the run, ${fmtS(CFG.idleWindow[0])} to ${fmtS(CFG.idleWindow[1])}), then ${fmtN(CFG.seq)} sequential starts from that node until every node's map places them and ${fmtS(RUN_TAIL_MS)} more (the anti-entropy that follows); **CPU per start** = the sum of process.cpuUsage() deltas of all node processes over the run, minus the same cluster's idle CPU in the idle window just before (as a rate, times the run's length), divided by the successful starts (a failed start is counted, not retried). **Anti-entropy exchanges per start**: the nodes' syncRounds metric over the same run (a request and its reply count once), divided by the successful starts. **Anti-entropy exchanges after the warm-up**: the same metric from the warm-up's last start to the end of the idle window (the audits that follow a burst of writes, most of them after the run's own window). Then ${fmtN(CFG.par)} starts with ${IN_FLIGHT} in flight from the same node (latency per call). ${CPU_SAMPLER_NOTE} ${STALL_NOTE}`,
     [
       'cluster',
       'CPU per start (net of idle)',
