@@ -145,14 +145,28 @@ export const HEARTBEAT_FRAME = Uint8Array.of(1, FRAME_HEARTBEAT)
 export const PEERS_PER_FRAME = 256
 
 /**
- * A list of peers of any length as peer-exchange frames of at most {@link PEERS_PER_FRAME}
- * peers each (none for an empty list): a receiver reads that many of a frame and drops the
- * rest, so a longer list sent as one frame would tell it of only the first ones.
+ * A list of peers of any length as peer-exchange frames, none naming more than
+ * {@link PEERS_PER_FRAME} peers (a receiver reads no more of a frame) or listing more than
+ * `maxBytes` bytes of peers (a receiver refuses a frame over its maxMessageBytes; a single peer
+ * over it goes alone). None for an empty list.
  */
-export function encodePeerFrames(peers: Array<{ id: string; addrs: string[] }>): Uint8Array[] {
+export function encodePeerFrames(
+  peers: Array<{ id: string; addrs: string[] }>,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Uint8Array[] {
   const frames: Uint8Array[] = []
-  for (let i = 0; i < peers.length; i += PEERS_PER_FRAME)
-    frames.push(encodePeers(peers.slice(i, i + PEERS_PER_FRAME)))
+  let from = 0
+  let bytes = 2 // the list's brackets
+  for (let i = 0; i < peers.length; i++) {
+    const size = encoder.encode(JSON.stringify(peers[i])).length + 1
+    if (i > from && (i - from === PEERS_PER_FRAME || bytes + size > maxBytes)) {
+      frames.push(encodePeers(peers.slice(from, i)))
+      from = i
+      bytes = 2
+    }
+    bytes += size
+  }
+  if (peers.length > from) frames.push(encodePeers(peers.slice(from)))
   return frames
 }
 

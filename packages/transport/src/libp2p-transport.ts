@@ -738,7 +738,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
 
   /**
    * Peer exchange, once per time a peer comes up. The peer is told of this node's other peers
-   * (one frame) as soon as it is up. The others are told of it (a frame each) once it is
+   * (one frame, or more past PEERS_PER_FRAME peers or maxMessageBytes) as soon as it is up. The others are told of it (a frame each) once it is
    * identified on this connection — unless another node introduced it to this one shortly
    * before: the node a newcomer reaches first (its seed) has not heard of it and introduces it
    * to all its peers, which then do not repeat that when the newcomer reaches them. Each node
@@ -751,8 +751,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     if (!this.listed.has(id)) {
       this.listed.add(id)
       const others = this.addressedPeers().filter((p) => p !== id)
-      // In frames of at most PEERS_PER_FRAME peers: the newcomer reads no more of one.
-      for (const frame of encodePeerFrames(this.withAddresses(others))) {
+      // In frames the newcomer reads whole: at most PEERS_PER_FRAME peers, within its message size.
+      for (const frame of encodePeerFrames(this.withAddresses(others), this.maxMessageBytes)) {
         this.counters.introductions++
         void this.sendTo(id, frame)
       }
@@ -775,7 +775,8 @@ export class Libp2pTransport extends BaseTransport implements Transport {
   /**
    * The peer-list repair: every `peerRepairInterval` (jittered), this node's peers (at most
    * {@link PEERS_PER_FRAME}, picked at random) to one up peer picked at random — one frame per
-   * node per interval, so a cluster pays n frames where a broadcast cost n². A peer missed by
+   * node per interval (more only where maxMessageBytes is too small for the list), so a
+   * cluster pays n frames where a broadcast cost n². A peer missed by
    * the exchange on connecting (a link refused then, two meshes joined through a node that has
    * since gone) is learned of within a few intervals, hop by hop.
    */
@@ -791,7 +792,11 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     if (up.length < 2) return
     const to = up.splice(Math.floor(Math.random() * up.length), 1)[0]!
     this.counters.peerRepairs++
-    void this.sendTo(to, encodePeers(this.withAddresses(sample(up, PEERS_PER_FRAME))))
+    for (const frame of encodePeerFrames(
+      this.withAddresses(sample(up, PEERS_PER_FRAME)),
+      this.maxMessageBytes,
+    ))
+      void this.sendTo(to, frame)
   }
 
   /** The up peers whose listen addresses this node knows (identify told them): those peer exchange can name. */

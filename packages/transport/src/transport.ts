@@ -99,7 +99,8 @@ export interface TransportStats {
   peerIdMismatches: number
   /**
    * Peer-exchange frames sent (libp2p only): a peer this node reached without another node
-   * having introduced it is told of this node's other peers, and they of it, one frame each.
+   * having introduced it is told of this node's other peers (one frame, more past 256 peers or
+   * maxMessageBytes), and they of it, one frame each.
    */
   introductions: number
   /**

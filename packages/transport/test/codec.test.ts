@@ -27,6 +27,22 @@ describe('peer-exchange frames', () => {
     expect(read(frames)).toEqual(list)
   })
 
+  it("keep each frame within the receiver's message size, a peer too large for one going alone", () => {
+    const list = peers(100)
+    const frames = encodePeerFrames(list, 1024)
+    expect(frames.length).toBeGreaterThan(1)
+    for (const f of frames) expect(body(f).length).toBeLessThanOrEqual(1 + 1024)
+    expect(read(frames)).toEqual(list)
+    const big = {
+      id: 'big',
+      addrs: Array.from({ length: 16 }, (_, i) => `/dns4/${'x'.repeat(80)}.example/tcp/${i}`),
+    }
+    const mixed = [...peers(3), big, ...peers(2)]
+    const parts = encodePeerFrames(mixed, 1024)
+    expect(read(parts)).toEqual(mixed)
+    expect(parts.map((f) => read([f]).map((p) => p.id))).toContainEqual(['big'])
+  })
+
   it('send a short list as one frame, and nothing for none', () => {
     expect(read(encodePeerFrames(peers(5)))).toEqual(peers(5))
     expect(encodePeerFrames(peers(PEERS_PER_FRAME))).toHaveLength(1)
