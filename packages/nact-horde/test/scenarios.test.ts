@@ -367,7 +367,7 @@ describe('join grace while the mesh forms', () => {
       if (statusOfB() === 'suspected') suspectedAt = now
       else
         await waitFor(
-          () => statusOfB() === 'suspected' || Date.now() - now >= joinGrace / 3,
+          () => statusOfB() === 'suspected' || Date.now() - now >= joinGrace / 6,
           joinGrace,
           'a pause',
         )
