@@ -433,7 +433,7 @@ function deadline(p, ms, what) {
 }
 
 /**
- * The host's own part in how a start's CPU grows with the cluster, measured without the horde:
+ * The transport alone, for comparison with the cpu section's starts (no horde):
  * `n` transport processes (bench/fixtures/transport-node.mjs: libp2p, no horde) meshed, and one
  * of them sending {@link SPREAD_REQUESTS} sequential 64-byte echo requests, each to the next of
  * `k` peers in turn, for each `k` of `spreads` (the peers a start's owner is spread over at a
@@ -459,6 +459,8 @@ async function hostSpread(n, spreads, rounds) {
       node.child.once('exit', (code, signal) =>
         exited(new Error(`a transport process exited (${code ?? signal})`)),
       )
+      // A command sent to a process that has exited fails here, not as an unhandled 'error'.
+      node.child.on('error', (err) => exited(err))
       nodes.push(node)
       return node
     }
@@ -468,15 +470,11 @@ async function hostSpread(n, spreads, rounds) {
     const first = await answer(nodes[0], 'ready')
     for (let i = 1; i < n; i++) spawnOne({ ...init, bootstrap: first.addresses })
     const ready = [first, ...(await Promise.all(nodes.slice(1).map((x) => answer(x, 'ready'))))]
-    let timer
-    const meshed = await Promise.race([
-      Promise.race([Promise.all(nodes.map((x) => x.next('meshed'))).then(() => true), exit]),
-      new Promise((resolve) => {
-        timer = setTimeout(() => resolve(false), 120_000)
-      }),
-    ])
-    clearTimeout(timer)
-    if (!meshed) throw new Error(`${n} transport processes did not mesh within 120 s`)
+    await deadline(
+      Promise.race([Promise.all(nodes.map((x) => x.next('meshed'))), exit]),
+      120_000,
+      `${n} transport processes to mesh`,
+    )
     const targets = ready.slice(1).map((r) => r.nodeId)
     const cpu = async () => {
       const r = await Promise.all(
@@ -593,7 +591,7 @@ async function sectionCpu() {
   const fewer = res.filter((r) => r.owners !== undefined)
   if (fewer.length > 0 && base.owners === undefined)
     notes.push(
-      `**Starts on ${CFG.owners} members**: the same sizes, each cluster placing every child on one of its first ${CFG.owners} members by node id (bench: horde-node.mjs \`init.owners\`; ′ in "each round": the driver was not one of them, so every start went to another node) — the same cluster, membership and replication (every node receives and joins every record, audits, heartbeats), only the processes the starts are spread over differ. Medians against ${base.n} nodes: ${fewer.map((r) => `${r.n}/${base.n} ${(r.perStart / base.perStart).toFixed(2)}× (within each round: ${within(r)})`).join('; ')}; against the same size with the starts spread over every member: ${fewer
+      `**Starts on ${CFG.owners} members**: the same sizes, each cluster placing every child on one of its first ${CFG.owners} members by node id (bench: horde-node.mjs \`init.owners\`; ′ in "each round": the driver was not one of them, so every start went to another node) — the same cluster and membership, every node still receiving and joining every record; what differs is how many processes run the starts, and with it how many nodes write (fewer gossip frames to the relay; the anti-entropy exchanges are in the table). Medians against ${base.n} nodes: ${fewer.map((r) => `${r.n}/${base.n} ${(r.perStart / base.perStart).toFixed(2)}× (within each round: ${within(r)})`).join('; ')}; against the same size with the starts spread over every member: ${fewer
         .map((r) => {
           const all = res.find((x) => x.n === r.n && x.owners === undefined)
           return all === undefined
@@ -603,8 +601,8 @@ async function sectionCpu() {
         .join(', ')}.`,
     )
   notes.push(...failures)
-  // The host's part (see hostSpread): the spreads a start's owner has at each size, in one
-  // cluster of the largest size.
+  // The transport alone (see hostSpread): one request and reply at a time, spread over as many
+  // peers as a start's owner is at each size, in one cluster of the largest size.
   const largest = Math.max(...CFG.cpuSizes)
   try {
     const host = await hostSpread(largest, [...new Set(CFG.cpuSizes.map((n) => n - 1))], CFG.cpuRounds)

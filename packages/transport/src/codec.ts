@@ -147,8 +147,9 @@ export const PEERS_PER_FRAME = 256
 /**
  * A list of peers of any length as peer-exchange frames, none naming more than
  * {@link PEERS_PER_FRAME} peers (a receiver reads no more of a frame) or listing more than
- * `maxBytes` bytes of peers (a receiver refuses a frame over its maxMessageBytes; a single peer
- * over it goes alone). None for an empty list.
+ * `maxBytes` bytes of peers (pass maxMessageBytes: a receiver refuses a frame over its
+ * maxMessageBytes plus FRAME_OVERHEAD; a single peer over `maxBytes` goes alone). None for an
+ * empty list.
  */
 export function encodePeerFrames(
   peers: Array<{ id: string; addrs: string[] }>,

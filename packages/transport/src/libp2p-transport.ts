@@ -804,9 +804,12 @@ export class Libp2pTransport extends BaseTransport implements Transport {
     return [...this.upPeers].filter((p) => this.listenAddrs.has(p))
   }
 
-  /** `ids` (from addressedPeers) with their listen addresses, as a peer-exchange frame lists them. */
+  /**
+   * `ids` (from addressedPeers) with their listen addresses, as a peer-exchange frame lists
+   * them: at most 16 each, the most a receiver reads (identify does not bound them).
+   */
   private withAddresses(ids: string[]): Array<{ id: string; addrs: string[] }> {
-    return ids.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)! }))
+    return ids.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)!.slice(0, 16) }))
   }
 
   /**

@@ -30,8 +30,11 @@ describe('peer-exchange frames', () => {
   it("keep each frame within the receiver's message size, a peer too large for one going alone", () => {
     const list = peers(100)
     const frames = encodePeerFrames(list, 1024)
+    // Several peers a frame, each frame as full as the limit allows.
     expect(frames.length).toBeGreaterThan(1)
+    expect(frames.length).toBeLessThan(list.length / 10)
     for (const f of frames) expect(body(f).length).toBeLessThanOrEqual(1 + 1024)
+    for (const f of frames.slice(0, -1)) expect(body(f).length).toBeGreaterThan(1024 - 60)
     expect(read(frames)).toEqual(list)
     const big = {
       id: 'big',
