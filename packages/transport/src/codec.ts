@@ -143,6 +143,8 @@ export const HEARTBEAT_FRAME = Uint8Array.of(1, FRAME_HEARTBEAT)
 
 /** Most peers one peer-exchange frame names (a receiver reads no more of a longer list). */
 export const PEERS_PER_FRAME = 256
+/** Most addresses of one peer a peer-exchange frame gives (a receiver reads no more of them). */
+export const ADDRS_PER_PEER = 16
 
 /**
  * A list of peers of any length as peer-exchange frames, none naming more than
@@ -156,23 +158,30 @@ export function encodePeerFrames(
   maxBytes = Number.POSITIVE_INFINITY,
 ): Uint8Array[] {
   const frames: Uint8Array[] = []
-  let from = 0
+  let part: string[] = []
   let bytes = 2 // the list's brackets
-  for (let i = 0; i < peers.length; i++) {
-    const size = encoder.encode(JSON.stringify(peers[i])).length + 1
-    if (i > from && (i - from === PEERS_PER_FRAME || bytes + size > maxBytes)) {
-      frames.push(encodePeers(peers.slice(from, i)))
-      from = i
+  for (const p of peers) {
+    const json = JSON.stringify(p)
+    const size = encoder.encode(json).length + 1
+    if (part.length > 0 && (part.length === PEERS_PER_FRAME || bytes + size > maxBytes)) {
+      frames.push(peersFrame(`[${part.join(',')}]`))
+      part = []
       bytes = 2
     }
+    part.push(json)
     bytes += size
   }
-  if (peers.length > from) frames.push(encodePeers(peers.slice(from)))
+  if (part.length > 0) frames.push(peersFrame(`[${part.join(',')}]`))
   return frames
 }
 
 export function encodePeers(peers: Array<{ id: string; addrs: string[] }>): Uint8Array {
-  const text = encoder.encode(JSON.stringify(peers))
+  return peersFrame(JSON.stringify(peers))
+}
+
+/** A peer-exchange frame of a JSON list of peers. */
+function peersFrame(json: string): Uint8Array {
+  const text = encoder.encode(json)
   const [buf, start] = frameBuffer(1 + text.length)
   buf[start] = FRAME_PEERS
   buf.set(text, start + 1)

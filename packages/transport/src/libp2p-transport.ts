@@ -5,6 +5,7 @@ import type { Libp2pOptions } from 'libp2p'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { BaseTransport } from './base-transport.js'
 import {
+  ADDRS_PER_PEER,
   copyBytes,
   decodeBatch,
   decodeFrame,
@@ -738,10 +739,10 @@ export class Libp2pTransport extends BaseTransport implements Transport {
 
   /**
    * Peer exchange, once per time a peer comes up. The peer is told of this node's other peers
-   * (one frame, or more past PEERS_PER_FRAME peers or maxMessageBytes) as soon as it is up. The others are told of it (a frame each) once it is
-   * identified on this connection — unless another node introduced it to this one shortly
-   * before: the node a newcomer reaches first (its seed) has not heard of it and introduces it
-   * to all its peers, which then do not repeat that when the newcomer reaches them. Each node
+   * (one frame, or more past PEERS_PER_FRAME peers or maxMessageBytes) as soon as it is up.
+   * The others are told of it (a frame each) once it is identified on this connection —
+   * unless another node introduced it to this one shortly before: the node a newcomer reaches
+   * first (its seed) has not heard of it and introduces it to all its peers, which then do not repeat that when the newcomer reaches them. Each node
    * introducing each peer it reached to all the others cost a forming mesh n³/2 frames, nearly
    * all telling a node what it knew; the lists a newcomer receives from every node it reaches
    * are n² frames, and fill what its seed did not know (two meshes joining through a bridge).
@@ -806,10 +807,10 @@ export class Libp2pTransport extends BaseTransport implements Transport {
 
   /**
    * `ids` (from addressedPeers) with their listen addresses, as a peer-exchange frame lists
-   * them: at most 16 each, the most a receiver reads (identify does not bound them).
+   * them: at most ADDRS_PER_PEER each, the most a receiver reads (identify does not bound them).
    */
   private withAddresses(ids: string[]): Array<{ id: string; addrs: string[] }> {
-    return ids.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)!.slice(0, 16) }))
+    return ids.map((p) => ({ id: p, addrs: this.listenAddrs.get(p)!.slice(0, ADDRS_PER_PEER) }))
   }
 
   /**
@@ -952,7 +953,7 @@ export class Libp2pTransport extends BaseTransport implements Transport {
           try {
             this.discovered(
               this.peerIdOf(p.id),
-              p.addrs.slice(0, 16).map((a) => this.modules.multiaddr(a)),
+              p.addrs.slice(0, ADDRS_PER_PEER).map((a) => this.modules.multiaddr(a)),
             )
           } catch (err) {
             this.refused('malformed', peer, err)
