@@ -667,22 +667,15 @@ export class Replicator {
     const quiet = performance.now() - this.lastChange >= AUDIT_GRACE_WINDOWS * gossipWindow(n)
     const audit =
       passes.length === 0 && this.syncing.size === 0 && (quiet || ++this.busyRounds >= AUDIT_EVERY)
-    // Once the map is quiet, a node with a relay audits its link to the relay alone (see this
-    // method's comment); without one, while passes with it fail, and amid writes, every link
-    // that changed, in turn. The sweep's turn: a quiet node whose link to the relay needs no
-    // audit audits one other changed link every SWEEP_EVERY such rounds, in an order of its own
-    // that audits of the relay do not restart.
-    const hub = audit && quiet ? this.auditHub(peers) : undefined
-    const sweep = hub !== undefined && this.map.link(hub).idle && ++this.sweepRounds >= SWEEP_EVERY
-    if (sweep) this.sweepRounds = 0
-    const cursor = sweep ? this.sweepCursor : this.auditCursor
-    for (let i = 0; i < n && audit; i++) {
+    const turn = audit ? this.auditTurn(peers, quiet) : undefined
+    const cursor = turn?.sweep ? this.sweepCursor : this.auditCursor
+    for (let i = 0; i < n && turn !== undefined; i++) {
       const peer = peers[(cursor + i) % n]!
-      if (hub !== undefined && (sweep ? peer === hub : peer !== hub)) continue
+      if (!turn.may(peer)) continue
       const link = this.map.link(peer)
       // An idle link needs no audit: nothing changed since both sides agreed.
       if (!link.settled || link.idle || !this.ready(peer)) continue
-      if (sweep) this.sweepCursor = (cursor + i + 1) % n
+      if (turn.sweep) this.sweepCursor = (cursor + i + 1) % n
       else this.auditCursor = (cursor + i + 1) % n
       this.busyRounds = 0
       this.c.counters.syncAudits++
@@ -694,6 +687,26 @@ export class Replicator {
       break
     }
     await Promise.all(passes)
+  }
+
+  /**
+   * Which peers a round's audit may take, and in whose order (see syncRound's comment); undefined
+   * when this round audits none. Once the map is quiet, a node with a relay audits its link to
+   * the relay alone; without one, while passes with it fail, and amid writes, every link that
+   * changed, in turn (`auditCursor`). The sweep's turn: a quiet node whose link to the relay
+   * needs no audit audits one other changed link every SWEEP_EVERY such rounds, in an order of
+   * its own (`sweepCursor`) that audits of the relay do not restart.
+   */
+  private auditTurn(
+    peers: readonly string[],
+    quiet: boolean,
+  ): { may: (peer: string) => boolean; sweep: boolean } | undefined {
+    const hub = quiet ? this.auditHub(peers) : undefined
+    if (hub === undefined) return { may: () => true, sweep: false }
+    if (!this.map.link(hub).idle) return { may: (peer) => peer === hub, sweep: false }
+    if (++this.sweepRounds < SWEEP_EVERY) return undefined
+    this.sweepRounds = 0
+    return { may: (peer) => peer !== hub, sweep: true }
   }
 
   /**
