@@ -298,6 +298,9 @@ async function syncExchanges(nodes) {
   return sum((await Promise.all(nodes.map((x) => x.call('metrics')))).map((m) => m.syncRounds)) / 2
 }
 
+/** How the cpu section names a cluster size, with the starts on `owners` members or (undefined) on all. */
+const cpuLabel = (n, owners) => (owners === undefined ? `${n} nodes` : `${n} nodes, starts on ${owners}`)
+
 /**
  * One measurement of the CPU per start of a fresh `n`-node cluster (see sectionCpu). With
  * `owners`, every child is placed on one of the first `owners` members by node id
@@ -305,7 +308,7 @@ async function syncExchanges(nodes) {
  */
 async function measureCpu(n, round, owners) {
   const t0 = Date.now()
-  const label = owners === undefined ? `${n} nodes` : `${n} nodes, starts on ${owners}`
+  const label = cpuLabel(n, owners)
   log(`cpu: ${label}, round ${round}…`)
   const loadBefore = loadavg()[0]
   try {
@@ -379,15 +382,15 @@ async function measureCpu(n, round, owners) {
     await placedEverywhere(nodes, placed, 120_000)
     const parStall = await stalls(nodes)
     // Where the run's children went: how many nodes ran any, and whether the driver did.
-    const perNode = Object.values((await driver.call('metrics')).children.perNode)
+    const { children } = await driver.call('metrics')
     const r = {
       n,
       owners,
       label,
       round,
       perStart,
-      hosts: perNode.filter((k) => k > 0).length,
-      driverHosts: (await driver.call('metrics')).children.local > 0,
+      hosts: Object.values(children.perNode).filter((k) => k > 0).length,
+      driverHosts: children.local > 0,
       grossPerStart: runCpu / (CFG.seq - seq.failed) / 1000,
       exchangesPerStart: exchanges / (CFG.seq - seq.failed),
       afterBurst: Math.round(sync0 - warmEnd),
@@ -420,6 +423,24 @@ const SPREAD_REQUESTS = QUICK ? 500 : 3000
 const SPREAD_IDLE_MS = QUICK ? 2000 : 5000
 /** How long {@link hostSpread} waits for any one answer of a transport process, ms. */
 const SPREAD_ANSWER_MS = 120_000
+
+/**
+ * `n` transport processes (bench/fixtures/transport-node.mjs), the first, then the others at
+ * once bootstrapping from it, each expecting `n - 1` peers; pushed onto `nodes` as they are
+ * forked (the caller kills them) and passed to `onSpawn`. Resolves with their 'ready'
+ * messages, each read with `ready` (by default: its next one).
+ */
+async function spawnTransports(n, init, nodes, { onSpawn = () => {}, ready = (x) => x.next('ready') } = {}) {
+  const spawnOne = (opts) => {
+    const node = spawnTransportNode(opts, n - 1)
+    nodes.push(node)
+    onSpawn(node)
+    return node
+  }
+  const first = await ready(spawnOne(init))
+  const rest = Array.from({ length: n - 1 }, () => spawnOne({ ...init, bootstrap: first.addresses }))
+  return [first, ...(await Promise.all(rest.map(ready)))]
+}
 
 /** `p`, or a rejection naming `what` after `ms`. */
 function deadline(p, ms, what) {
@@ -454,22 +475,18 @@ async function hostSpread(n, spreads, rounds) {
       exited = reject
     })
     exit.catch(() => {})
-    const spawnOne = (opts) => {
-      const node = spawnTransportNode(opts, n - 1)
-      node.child.once('exit', (code, signal) =>
-        exited(new Error(`a transport process exited (${code ?? signal})`)),
-      )
-      // A command sent to a process that has exited fails here, not as an unhandled 'error'.
-      node.child.on('error', (err) => exited(err))
-      nodes.push(node)
-      return node
-    }
     const answer = (node, type) =>
       deadline(Promise.race([node.next(type), exit]), SPREAD_ANSWER_MS, `a transport process's ${type}`)
-    spawnOne(init)
-    const first = await answer(nodes[0], 'ready')
-    for (let i = 1; i < n; i++) spawnOne({ ...init, bootstrap: first.addresses })
-    const ready = [first, ...(await Promise.all(nodes.slice(1).map((x) => answer(x, 'ready'))))]
+    const ready = await spawnTransports(n, init, nodes, {
+      onSpawn: (node) => {
+        node.child.once('exit', (code, signal) =>
+          exited(new Error(`a transport process exited (${code ?? signal})`)),
+        )
+        // A command sent to a process that has exited fails here, not as an unhandled 'error'.
+        node.child.on('error', (err) => exited(err))
+      },
+      ready: (node) => answer(node, 'ready'),
+    })
     await deadline(
       Promise.race([Promise.all(nodes.map((x) => x.next('meshed'))), exit]),
       120_000,
@@ -530,7 +547,7 @@ async function sectionCpu() {
     { n, owners: undefined },
     ...(CFG.owners > 0 && n > CFG.owners ? [{ n, owners: CFG.owners }] : []),
   ])
-  const labelOf = (v) => (v.owners === undefined ? `${v.n} nodes` : `${v.n} nodes, starts on ${v.owners}`)
+  const labelOf = (v) => cpuLabel(v.n, v.owners)
   for (let round = 1; round <= CFG.cpuRounds; round++) {
     for (const v of variants) {
       try {
@@ -659,21 +676,12 @@ async function sectionCpu() {
  */
 async function transportMesh(n, init) {
   const nodes = []
-  const spawnOne = (opts) => {
-    const node = spawnTransportNode(opts, n - 1)
-    nodes.push(node)
-    return node
-  }
   try {
-    const first = spawnOne(init)
-    const firstReady = await first.next('ready')
-    const rest = Array.from({ length: n - 1 }, () => spawnOne({ ...init, bootstrap: firstReady.addresses }))
-    const all = [first, ...rest]
-    const ready = [firstReady, ...(await Promise.all(rest.map((x) => x.next('ready'))))]
+    const ready = await spawnTransports(n, init, nodes)
     const lastReady = maxBig(ready.map((r) => BigInt(r.readyAt)))
     let timer
     const meshedAt = await Promise.race([
-      Promise.all(all.map((x) => x.next('meshed').then((m) => BigInt(m.at)))),
+      Promise.all(nodes.map((x) => x.next('meshed').then((m) => BigInt(m.at)))),
       new Promise((resolve) => {
         timer = setTimeout(() => resolve(null), 120_000)
       }),
