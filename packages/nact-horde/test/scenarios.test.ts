@@ -286,9 +286,11 @@ describe('joining', () => {
 })
 
 describe('join grace while the mesh forms', () => {
-  it('a member not reached yet stays uninitialized while new members keep being reached, and is suspected joinGrace after the last', async () => {
-    // Long enough that a horde start on a loaded machine (each new member) stays well within it.
-    const joinGrace = 1000
+  /**
+   * Two nodes a and b, and a node 'fresh' that reaches a but not b: resolves once fresh has
+   * heard of b (from a), with fresh's transport and how fresh sees b.
+   */
+  async function freshCutOffFromB(joinGrace: number) {
     cluster = await Cluster.start(2, { joinGrace })
     const b = cluster.nodes[1]!
     cluster.network.partition(['fresh'], [b.horde.nodeId])
@@ -304,6 +306,13 @@ describe('join grace while the mesh forms', () => {
     cluster.nodes.push({ horde: fresh, system, alive: true })
     const statusOfB = () => fresh.members().find((m) => m.nodeId === b.horde.nodeId)?.status
     await waitFor(() => statusOfB() !== undefined, 2000, 'fresh to hear of b')
+    return { transport, statusOfB }
+  }
+
+  it('a member not reached yet stays uninitialized while new members keep being reached, and is suspected joinGrace after the last', async () => {
+    // Long enough that a horde start on a loaded machine (each new member) stays well within it.
+    const joinGrace = 1000
+    const { transport, statusOfB } = await freshCutOffFromB(joinGrace)
     const heardAt = Date.now()
     // A mesh still forming: fresh reaches a member it never reached before about every
     // joinGrace / 3, for three join graces. b, which it cannot reach, is late, not lost.
@@ -333,21 +342,7 @@ describe('join grace while the mesh forms', () => {
     // Long enough that a horde start stays well within it on a loaded machine (each arrival).
     const joinGrace = 500
     const cap = MAX_GRACE_FACTOR * joinGrace
-    cluster = await Cluster.start(2, { joinGrace })
-    const b = cluster.nodes[1]!
-    cluster.network.partition(['fresh'], [b.horde.nodeId])
-    const system = nact.start()
-    const transport = await cluster.network.createTransport({ nodeId: 'fresh', failureTimeout: 300 })
-    const fresh = await startHorde(system, {
-      name: 'test',
-      behaviours,
-      transport,
-      syncInterval: 50,
-      joinGrace,
-    })
-    cluster.nodes.push({ horde: fresh, system, alive: true })
-    const statusOfB = () => fresh.members().find((m) => m.nodeId === b.horde.nodeId)?.status
-    await waitFor(() => statusOfB() !== undefined, 2000, 'fresh to hear of b')
+    const { transport, statusOfB } = await freshCutOffFromB(joinGrace)
     const heardAt = Date.now()
     // fresh reaches a member it never reached before well within every join grace, until b is
     // suspected (or far past the cap): only the cap can end b's grace.

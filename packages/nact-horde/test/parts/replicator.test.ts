@@ -379,6 +379,23 @@ describe('anti-entropy that costs what differs', () => {
     return { net, all, hubId, rounds, audits, quietRounds }
   }
 
+  /**
+   * Node 2 writes `c/lost-to-c`, and the relay's forward of it to node 4 (returned) is lost:
+   * resolves once every other node holds the write, with the link to node 4 whole again.
+   */
+  async function forwardLostTo(net: ReturnType<typeof createMemoryNetwork>, all: Node[], hubId: string) {
+    const [w, c] = [all[2]!, all[4]!]
+    net.setLink(hubId, c.t.nodeId, { loss: 1 })
+    w.r.write('c/lost-to-c', record(1))
+    await waitFor(
+      () => all.every((x) => x === c || x.r.map.has('c/lost-to-c')),
+      5000,
+      'the relay forwarded the write to all but c',
+    )
+    net.setLink(hubId, c.t.nodeId, { loss: 0 })
+    return c
+  }
+
   it('with a relay, once quiet after a burst of writes, each node audits its link to the relay and the relay each link: about 2n audits, not n²/2', async () => {
     const n = 9
     const counts: number[] = []
@@ -452,15 +469,7 @@ describe('anti-entropy that costs what differs', () => {
 
   it('with a relay, a write the relay forwarded and one node lost is repaired', async () => {
     const { net, all, hubId, quietRounds } = await hubCluster(47, 6, true)
-    const [w, c] = [all[2]!, all[4]!]
-    net.setLink(hubId, c.t.nodeId, { loss: 1 })
-    w.r.write('c/lost-to-c', record(1))
-    await waitFor(
-      () => all.every((x) => x === c || x.r.map.has('c/lost-to-c')),
-      5000,
-      'the relay forwarded the write to all but c',
-    )
-    net.setLink(hubId, c.t.nodeId, { loss: 0 })
+    const c = await forwardLostTo(net, all, hubId)
     expect(c.r.map.has('c/lost-to-c')).toBe(false)
     await quietRounds(() => c.r.map.has('c/lost-to-c'))
     expect(c.r.map.has('c/lost-to-c')).toBe(true)
@@ -468,15 +477,7 @@ describe('anti-entropy that costs what differs', () => {
 
   it('with a relay, a write one node lost is repaired while writes keep coming', async () => {
     const { net, all, hubId, rounds } = await hubCluster(59, 6, true)
-    const [w, c, busy] = [all[2]!, all[4]!, all[5]!]
-    net.setLink(hubId, c.t.nodeId, { loss: 1 })
-    w.r.write('c/lost-to-c', record(1))
-    await waitFor(
-      () => all.every((x) => x === c || x.r.map.has('c/lost-to-c')),
-      5000,
-      'the relay forwarded the write to all but c',
-    )
-    net.setLink(hubId, c.t.nodeId, { loss: 0 })
+    const [c, busy] = [await forwardLostTo(net, all, hubId), all[5]!]
     // Writes keep coming, so no round is quiet: only the audits every few busy rounds repair c.
     expect(await writeUntil(busy, rounds, () => c.r.map.has('c/lost-to-c'))).toBeLessThan(200)
   })
