@@ -288,14 +288,15 @@ describe('joining', () => {
 describe('join grace while the mesh forms', () => {
   /**
    * Two nodes a and b, and a node 'fresh' that reaches a but not b: resolves once fresh has
-   * heard of b (from a), with fresh's transport and how fresh sees b.
+   * heard of b (from a), with the cluster, fresh's transport and how fresh sees b.
    */
   async function freshCutOffFromB(joinGrace: number) {
-    cluster = await Cluster.start(2, { joinGrace })
-    const b = cluster.nodes[1]!
-    cluster.network.partition(['fresh'], [b.horde.nodeId])
+    const c = await Cluster.start(2, { joinGrace })
+    cluster = c
+    const b = c.nodes[1]!
+    c.network.partition(['fresh'], [b.horde.nodeId])
     const system = nact.start()
-    const transport = await cluster.network.createTransport({ nodeId: 'fresh', failureTimeout: 300 })
+    const transport = await c.network.createTransport({ nodeId: 'fresh', failureTimeout: 300 })
     const fresh = await startHorde(system, {
       name: 'test',
       behaviours,
@@ -303,23 +304,23 @@ describe('join grace while the mesh forms', () => {
       syncInterval: 50,
       joinGrace,
     })
-    cluster.nodes.push({ horde: fresh, system, alive: true })
+    c.nodes.push({ horde: fresh, system, alive: true })
     const statusOfB = () => fresh.members().find((m) => m.nodeId === b.horde.nodeId)?.status
     await waitFor(() => statusOfB() !== undefined, 2000, 'fresh to hear of b')
-    return { transport, statusOfB }
+    return { c, transport, statusOfB }
   }
 
   it('a member not reached yet stays uninitialized while new members keep being reached, and is suspected joinGrace after the last', async () => {
     // Long enough that a horde start on a loaded machine (each new member) stays well within it.
     const joinGrace = 1000
-    const { transport, statusOfB } = await freshCutOffFromB(joinGrace)
+    const { c, transport, statusOfB } = await freshCutOffFromB(joinGrace)
     const heardAt = Date.now()
     // A mesh still forming: fresh reaches a member it never reached before about every
     // joinGrace / 3, for three join graces. b, which it cannot reach, is late, not lost.
     const statuses: (string | undefined)[] = []
     let lastReached = heardAt
     while (Date.now() - heardAt < 3 * joinGrace) {
-      const node = await cluster.add({ joinGrace })
+      const node = await c.add({ joinGrace })
       await waitFor(
         () => transport.peers().includes(node.horde.nodeId),
         2000,
@@ -342,7 +343,7 @@ describe('join grace while the mesh forms', () => {
     // Long enough that a horde start stays well within it on a loaded machine (each arrival).
     const joinGrace = 500
     const cap = MAX_GRACE_FACTOR * joinGrace
-    const { transport, statusOfB } = await freshCutOffFromB(joinGrace)
+    const { c, transport, statusOfB } = await freshCutOffFromB(joinGrace)
     const heardAt = Date.now()
     // fresh reaches a member it never reached before well within every join grace, until b is
     // suspected (or far past the cap): only the cap can end b's grace.
@@ -350,7 +351,7 @@ describe('join grace while the mesh forms', () => {
     let longestGap = 0
     let suspectedAt: number | undefined
     while (suspectedAt === undefined && Date.now() - heardAt < cap + 4 * joinGrace) {
-      const node = await cluster.add({ joinGrace })
+      const node = await c.add({ joinGrace })
       await waitFor(
         () => transport.peers().includes(node.horde.nodeId),
         2000,
